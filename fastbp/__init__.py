@@ -1,0 +1,10 @@
+"""fastbp: forward and back propagation for dense networks as parallel Numba kernels.
+
+Importing fastbp compiles nothing; each kernel compiles on first use and is cached on disk.
+"""
+from .gradcheck import gradient_check
+from .network import Network
+
+__version__ = "0.1.0"
+
+__all__ = ["Network", "gradient_check", "__version__"]

@@ -1,0 +1,135 @@
+"""Activation codes and the scalar g, g' that the dense kernels inline.
+
+Kernels receive activations as small integer codes (no Python objects cross into Numba code). Every
+formula matches the course's NumPy one bit for bit in intent, including how NaN and inf flow:
+``relu`` is ``np.maximum(0, z)`` (NaN passes), its derivative is the course's ``dZ[Z <= 0] = 0``
+(a select, so an infinite ``dA`` where ``Z <= 0`` still gives 0), and ``sigmoid`` is
+``1 / (1 + exp(-z))``, which never overflows into NaN: exp(-z) = inf simply gives 0.
+"""
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+from .._config import kernel
+
+LINEAR = 0
+RELU = 1
+LEAKY_RELU = 2
+TANH = 3
+SIGMOID = 4
+SOFTMAX = 5
+
+#: Slope of ``leaky_relu`` for negative inputs (PyTorch's and TensorFlow's default).
+LEAKY_SLOPE = 0.01
+
+#: Names accepted for hidden layers, with their codes (``identity`` is scikit-learn's name).
+HIDDEN_ACTIVATIONS = {
+    "linear": LINEAR,
+    "identity": LINEAR,
+    "relu": RELU,
+    "leaky_relu": LEAKY_RELU,
+    "tanh": TANH,
+    "sigmoid": SIGMOID,
+    "logistic": SIGMOID,
+}
+
+#: Names accepted for the output layer, with their codes.
+OUTPUT_ACTIVATIONS = {
+    "linear": LINEAR,
+    "identity": LINEAR,
+    "sigmoid": SIGMOID,
+    "logistic": SIGMOID,
+    "softmax": SOFTMAX,
+}
+
+NAMES = {LINEAR: "linear", RELU: "relu", LEAKY_RELU: "leaky_relu", TANH: "tanh",
+         SIGMOID: "sigmoid", SOFTMAX: "softmax"}
+
+
+def like(x, value):
+    """``value`` as a number of the same type as ``x`` (callable in kernels only).
+
+    Numba types a Python literal such as ``0.01`` or ``1`` as float64/int64, and ``float32 * float64``
+    is float64: a float32 kernel would silently run at double precision and half speed.
+    """
+    raise NotImplementedError("like() is only callable inside Numba kernels")
+
+
+@overload(like, inline="always")
+def _like_overload(x, value):
+    if isinstance(x, types.Float):
+        result_type = x
+
+        def implementation(x, value):
+            return result_type(value)
+
+        return implementation
+
+
+def activation_code(name, output=False):
+    """Return the kernel code of activation ``name``.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is not a known hidden (or, with ``output=True``, output) activation.
+    """
+    table = OUTPUT_ACTIVATIONS if output else HIDDEN_ACTIVATIONS
+    if not isinstance(name, str) or name not in table:
+        kind = "output" if output else "hidden"
+        raise ValueError(f"unknown {kind} activation {name!r}; expected one of {sorted(table)}")
+    return table[name]
+
+
+@kernel(inline="always")
+def activate(code, z):
+    """g(z) for one element. SOFTMAX is not elementwise and is handled by the caller."""
+    if code == RELU:
+        return z if not z < 0 else like(z, 0)
+    if code == LEAKY_RELU:
+        return z if z > 0 else z * like(z, LEAKY_SLOPE)
+    if code == TANH:
+        return np.tanh(z)
+    if code == SIGMOID:
+        one = like(z, 1)
+        return one / (one + np.exp(-z))
+    return z
+
+
+@kernel(inline="always")
+def backprop_at_input(code, da, z):
+    """dZ = dA * g'(Z) for one element, with g' evaluated at the pre-activation ``z``.
+
+    This is the course's ``relu_backward`` / ``sigmoid_backward``: exactly its selects and products.
+    """
+    one = like(da, 1)
+    if code == RELU:
+        return like(da, 0) if z <= 0 else da
+    if code == LEAKY_RELU:
+        return da if z > 0 else da * like(da, LEAKY_SLOPE)
+    if code == TANH:
+        t = np.tanh(z)
+        return da * (one - t * t)
+    if code == SIGMOID:
+        s = one / (one + np.exp(-z))
+        return da * s * (one - s)
+    return da
+
+
+@kernel(inline="always")
+def backprop_at_output(code, da, a):
+    """dZ = dA * g'(Z) for one element, with g' recovered from the activation ``a = g(z)``.
+
+    Every hidden activation's derivative is a function of its output (relu: a > 0 exactly when
+    z > 0; sigmoid: a(1 - a); tanh: 1 - a**2), so the network keeps A and never stores Z.
+    """
+    one = like(da, 1)
+    if code == RELU:
+        return like(da, 0) if a <= 0 else da
+    if code == LEAKY_RELU:
+        return da if a > 0 else da * like(da, LEAKY_SLOPE)
+    if code == TANH:
+        return da * (one - a * a)
+    if code == SIGMOID:
+        return da * a * (one - a)
+    return da

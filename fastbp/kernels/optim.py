@@ -1,0 +1,104 @@
+"""In-place parameter updates, one pass over the flat parameter vector.
+
+The formulas are scikit-learn's (``sklearn/neural_network/_stochastic_optimizers.py``), so the
+estimators reproduce its training step for step:
+
+* ``sgd``:       theta -= lr * g
+* ``momentum``:  v = mu * v - lr * g;  theta += v, or with Nesterov theta += mu * v - lr * g
+* ``adam``:      t += 1;  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g**2;
+  theta -= lr * sqrt(1 - b2**t) / (1 - b1**t) * m / (sqrt(v) + eps)
+
+The L2 penalty is already in ``g`` (see ``dense.dense_weight_gradients``). Optimizer state lives in
+``state`` (rows: velocity; or first and second moments) and ``step`` (Adam's t), owned by the
+caller so that training can continue across calls.
+"""
+import numpy as np
+from numba import prange
+
+from .._config import PARALLEL_MIN_ELEMENTS, kernel, serial_and_parallel
+
+SGD = 0
+MOMENTUM = 1
+ADAM = 2
+
+OPTIMIZERS = {"sgd": SGD, "momentum": MOMENTUM, "adam": ADAM}
+
+#: Rows of optimizer state each optimizer needs.
+STATE_ROWS = {SGD: 0, MOMENTUM: 1, ADAM: 2}
+
+# Positions in the ``hyper`` array of hyper-parameters.
+LEARNING_RATE = 0
+MOMENTUM_FACTOR = 1
+NESTEROV = 2
+BETA_1 = 3
+BETA_2 = 4
+EPSILON = 5
+N_HYPER = 6
+
+_CHUNK = 4096
+
+
+def _update_chunks(optimizer, theta, grad, state, hyper, adam_rate):
+    n = theta.shape[0]
+    lr = theta.dtype.type(hyper[LEARNING_RATE])
+    mu = theta.dtype.type(hyper[MOMENTUM_FACTOR])
+    nesterov = hyper[NESTEROV] != 0
+    b1 = theta.dtype.type(hyper[BETA_1])
+    b2 = theta.dtype.type(hyper[BETA_2])
+    eps = theta.dtype.type(hyper[EPSILON])
+    one = theta.dtype.type(1)
+    rate = theta.dtype.type(adam_rate)
+    for chunk in prange((n + _CHUNK - 1) // _CHUNK):
+        start = chunk * _CHUNK
+        stop = min(start + _CHUNK, n)
+        if optimizer == SGD:
+            for p in range(start, stop):
+                theta[p] -= lr * grad[p]
+        elif optimizer == MOMENTUM:
+            for p in range(start, stop):
+                v = mu * state[0, p] - lr * grad[p]
+                state[0, p] = v
+                if nesterov:
+                    theta[p] += mu * v - lr * grad[p]
+                else:
+                    theta[p] += v
+        else:
+            for p in range(start, stop):
+                g = grad[p]
+                m1 = b1 * state[0, p] + (one - b1) * g
+                m2 = b2 * state[1, p] + (one - b2) * (g * g)
+                state[0, p] = m1
+                state[1, p] = m2
+                theta[p] -= rate * m1 / (np.sqrt(m2) + eps)
+
+
+_update_serial, _update_parallel = serial_and_parallel(_update_chunks)
+
+
+@kernel
+def apply_update(optimizer, theta, grad, state, hyper, step):
+    """Update ``theta`` in place from ``grad`` with the chosen optimizer.
+
+    Parameters
+    ----------
+    optimizer : int
+        SGD, MOMENTUM or ADAM.
+    theta, grad : ndarray, shape (P,)
+        Flat parameters and their gradient.
+    state : ndarray, shape (STATE_ROWS[optimizer], P)
+        Velocity, or Adam's first and second moments; updated in place.
+    hyper : ndarray of float64, shape (N_HYPER,)
+        Learning rate, momentum, Nesterov flag (0/1), beta_1, beta_2, epsilon.
+    step : ndarray of int64, shape (1,)
+        Adam's time step t, incremented in place.
+    """
+    adam_rate = 0.0
+    if optimizer == ADAM:
+        step[0] += 1
+        t = step[0]
+        adam_rate = (hyper[LEARNING_RATE] * np.sqrt(1.0 - hyper[BETA_2] ** t)
+                     / (1.0 - hyper[BETA_1] ** t))
+    if theta.shape[0] >= PARALLEL_MIN_ELEMENTS:
+        _update_parallel(optimizer, theta, grad, state, hyper, adam_rate)
+    else:
+        _update_serial(optimizer, theta, grad, state, hyper, adam_rate)
