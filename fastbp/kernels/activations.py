@@ -133,3 +133,38 @@ def backprop_at_output(code, da, a):
     if code == SIGMOID:
         return da * a * (one - a)
     return da
+
+
+@kernel
+def activate_array(code, Z, A):
+    """``A = g(Z)`` for a neuron-major array (n, m); SOFTMAX normalizes each column (example)."""
+    n, m = Z.shape
+    if code == SOFTMAX:
+        for i in range(m):
+            largest = Z[0, i]
+            for j in range(1, n):
+                largest = max(largest, Z[j, i])
+            total = Z.dtype.type(0)
+            for j in range(n):
+                A[j, i] = np.exp(Z[j, i] - largest)
+                total += A[j, i]
+            for j in range(n):
+                A[j, i] /= total
+        return
+    for j in range(n):
+        for i in range(m):
+            A[j, i] = activate(code, Z[j, i])
+
+
+@kernel
+def backprop_array(code, dA, Z, dZ, dZ_t):
+    """``dZ = dA * g'(Z)`` with g' at the pre-activation Z, written in both layouts.
+
+    dA, Z, dZ are (n, m); dZ_t is (m, n).
+    """
+    n, m = Z.shape
+    for j in range(n):
+        for i in range(m):
+            d = backprop_at_input(code, dA[j, i], Z[j, i])
+            dZ[j, i] = d
+            dZ_t[i, j] = d

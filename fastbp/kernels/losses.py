@@ -133,3 +133,15 @@ def course_cost(AL, Y):
             y = np.float64(Y[r, i])
             total += y * np.log(a) + (1.0 - y) * np.log(1.0 - a)
     return -total / m
+
+
+@kernel
+def course_output_gradient(AL, Y, dAL):
+    """The course's ``dAL = -(Y / AL - (1 - Y) / (1 - AL))``, exactly as written (inf/NaN included)."""
+    rows, m = AL.shape
+    one = AL.dtype.type(1)
+    for r in range(rows):
+        for i in range(m):
+            y = Y[r, i]
+            a = AL[r, i]
+            dAL[r, i] = -(y / a - (one - y) / (one - a))

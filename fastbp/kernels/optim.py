@@ -102,3 +102,14 @@ def apply_update(optimizer, theta, grad, state, hyper, step):
         _update_parallel(optimizer, theta, grad, state, hyper, adam_rate)
     else:
         _update_serial(optimizer, theta, grad, state, hyper, adam_rate)
+
+
+@kernel
+def scaled_difference(x, y, factor, out):
+    """``out = x - factor * y`` elementwise (the course's update, into a new array)."""
+    flat_x = x.ravel()
+    flat_y = y.ravel()
+    flat_out = out.ravel()
+    typed = x.dtype.type(factor)
+    for p in range(flat_x.shape[0]):
+        flat_out[p] = flat_x[p] - typed * flat_y[p]

@@ -1,0 +1,229 @@
+"""The course's functions, computed by fastbp's kernels: a drop-in for its NumPy notebooks.
+
+``from fastbp.course import *`` replaces the functions of deeplearning.ai's "Building your Deep
+Neural Network: Step by Step" / "Deep Neural Network for Image Classification: Application" with
+the same names, arguments, return values, cache structure and dict keys. Every function returns
+what the course's vectorized NumPy returns for any input, valid or not: NaN and inf flow through as
+they do in NumPy (``relu`` passes NaN, ``dZ[Z <= 0] = 0`` still zeroes an infinite dA), and
+``L_model_backward`` starts from ``dAL = -(Y/AL - (1-Y)/(1-AL))`` and applies g' at the cached Z.
+
+Inputs may be any real arrays; the work is done in float32 when every array is float32 and in
+float64 otherwise (the course's own arrays are float64). Shapes NumPy would reject raise a
+ValueError naming them.
+"""
+import numpy as np
+
+from .kernels import activations as act
+from .kernels.dense import (dense_forward, dense_input_gradients, dense_weight_gradients,
+                            transpose_into)
+from .kernels.losses import course_cost, course_output_gradient
+from .kernels.optim import scaled_difference
+from .reference import initialize_parameters_deep
+
+__all__ = ["initialize_parameters_deep", "linear_forward", "linear_activation_forward",
+           "L_model_forward", "compute_cost", "linear_backward", "linear_activation_backward",
+           "L_model_backward", "update_parameters", "predict", "L_layer_model"]
+
+
+def _working_dtype(*arrays):
+    if all(np.asarray(a).dtype == np.float32 for a in arrays):
+        return np.float32
+    return np.float64
+
+
+def _matrix(array, name, dtype):
+    array = np.asarray(array)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {array.shape}")
+    return np.ascontiguousarray(array, dtype=dtype)
+
+
+def _code(activation):
+    if not isinstance(activation, str) or activation not in act.HIDDEN_ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; expected 'relu' or 'sigmoid' "
+                         f"(or one of {sorted(act.HIDDEN_ACTIVATIONS)})")
+    return act.HIDDEN_ACTIVATIONS[activation]
+
+
+def _forward(A_prev, W, b, code):
+    """Z = W·A_prev + b and A = g(Z), both (n, m), with NumPy's broadcasting rules for b."""
+    dtype = _working_dtype(A_prev, W, b)
+    A_prev = _matrix(A_prev, "A_prev", dtype)
+    W = _matrix(W, "W", dtype)
+    if W.shape[1] != A_prev.shape[0]:
+        raise ValueError(f"shapes of W {W.shape} and A_prev {A_prev.shape} are not aligned: "
+                         f"W has {W.shape[1]} columns, A_prev {A_prev.shape[0]} rows")
+    n, m = W.shape[0], A_prev.shape[1]
+    bias = np.asarray(b)
+    fused = bias.shape == (n, 1)
+    A_prev_t = np.ascontiguousarray(A_prev.T)
+    Z_t = np.empty((m, n), dtype)
+    A_t = np.empty((m, n), dtype)
+    A = np.empty((n, m), dtype)
+    Z = np.empty((n, m), dtype)
+    if fused:
+        flat_bias = np.ascontiguousarray(bias, dtype=dtype).reshape(n)
+        dense_forward(A_prev_t, W, flat_bias, code, A_t, A, Z_t, True, True)
+        transpose_into(Z_t, Z)
+        return Z, A
+    # any other b broadcasts as NumPy would (or fails as NumPy would); the product is still ours
+    dense_forward(A_prev_t, W, np.zeros(n, dtype), act.LINEAR, A_t, A, Z_t, False, True)
+    transpose_into(Z_t, Z)
+    Z = Z + bias
+    A = np.empty_like(Z)
+    act.activate_array(code, np.ascontiguousarray(Z), A)
+    return Z, A
+
+
+def linear_forward(A, W, b):
+    """Z = W·A + b. Returns ``(Z, (A, W, b))``."""
+    Z, _ = _forward(A, W, b, act.LINEAR)
+    return Z, (A, W, b)
+
+
+def linear_activation_forward(A_prev, W, b, activation):
+    """A = g(W·A_prev + b). Returns ``(A, ((A_prev, W, b), Z))``."""
+    Z, A = _forward(A_prev, W, b, _code(activation))
+    return A, ((A_prev, W, b), Z)
+
+
+def L_model_forward(X, parameters):
+    """[LINEAR->RELU] x (L-1) -> LINEAR->SIGMOID. Returns ``(AL, caches)``."""
+    caches = []
+    A = X
+    L = len(parameters) // 2
+    for l in range(1, L + 1):
+        activation = "relu" if l < L else "sigmoid"
+        A, cache = linear_activation_forward(A, parameters["W" + str(l)],
+                                             parameters["b" + str(l)], activation)
+        caches.append(cache)
+    return A, caches
+
+
+def compute_cost(AL, Y):
+    """Cross-entropy cost ``-1/m sum(Y log AL + (1-Y) log(1-AL))`` as a Python float."""
+    dtype = _working_dtype(AL, Y)
+    AL = _matrix(AL, "AL", dtype)
+    Y = _matrix(Y, "Y", dtype)
+    if AL.shape != Y.shape:
+        raise ValueError(f"AL {AL.shape} and Y {Y.shape} must have the same shape")
+    return float(course_cost(AL, Y))
+
+
+def _backward(dZ, dZ_t, A_prev, W):
+    """dW, db and dA_prev from dZ in both layouts (the course's ``linear_backward``)."""
+    dtype = dZ.dtype
+    n, m = dZ.shape
+    A_prev = _matrix(A_prev, "A_prev", dtype)
+    W = _matrix(W, "W", dtype)
+    if A_prev.shape[1] != m or W.shape[0] != n or W.shape[1] != A_prev.shape[0]:
+        raise ValueError(f"dZ {dZ.shape}, A_prev {A_prev.shape} and W {W.shape} do not fit: "
+                         "expected dZ (n, m), A_prev (n_prev, m), W (n, n_prev)")
+    n_prev = A_prev.shape[0]
+    dW = np.empty((n, n_prev), dtype)
+    db = np.empty(n, dtype)
+    scale = dtype.type(1.0 / m)
+    dense_weight_gradients(dZ, A_prev, dW, db, scale, dtype.type(0), W)
+    W_t = np.empty((n_prev, n), dtype)
+    transpose_into(W, W_t)
+    dA_prev_t = np.empty((m, n_prev), dtype)
+    dA_prev = np.empty((n_prev, m), dtype)
+    dense_input_gradients(dZ_t, W_t, act.LINEAR, dA_prev_t, False, dA_prev_t, dA_prev, True)
+    return dA_prev, dW, db.reshape(n, 1)
+
+
+def linear_backward(dZ, cache):
+    """Returns ``(dA_prev, dW, db)`` for the cache ``(A_prev, W, b)``."""
+    A_prev, W, b = cache
+    dtype = _working_dtype(dZ, A_prev, W)
+    dZ = _matrix(dZ, "dZ", dtype)
+    dZ_t = np.ascontiguousarray(dZ.T)
+    return _backward(dZ, dZ_t, A_prev, W)
+
+
+def _activation_backward(dA, cache, code):
+    (A_prev, W, b), Z = cache
+    dtype = _working_dtype(dA, Z, A_prev, W)
+    dA = _matrix(dA, "dA", dtype)
+    Z = _matrix(Z, "Z", dtype)
+    if dA.shape != Z.shape:
+        raise ValueError(f"dA {dA.shape} and the cached Z {Z.shape} must have the same shape")
+    dZ = np.empty_like(Z)
+    dZ_t = np.empty((Z.shape[1], Z.shape[0]), dtype)
+    act.backprop_array(code, dA, Z, dZ, dZ_t)
+    return _backward(dZ, dZ_t, A_prev, W)
+
+
+def linear_activation_backward(dA, cache, activation):
+    """dZ = dA * g'(Z) at the cached Z, then ``linear_backward``: ``(dA_prev, dW, db)``."""
+    return _activation_backward(dA, cache, _code(activation))
+
+
+def L_model_backward(AL, Y, caches):
+    """Gradients of the course's network: ``dW{l}``, ``db{l}`` (l = 1..L), ``dA{l}`` (l = 0..L-1)."""
+    dtype = _working_dtype(AL, Y)
+    AL = _matrix(AL, "AL", dtype)
+    Y = np.asarray(Y)
+    if Y.size != AL.size:
+        raise ValueError(f"cannot reshape Y of shape {Y.shape} into AL's shape {AL.shape}")
+    Y = np.ascontiguousarray(Y.reshape(AL.shape), dtype=dtype)
+    dAL = np.empty_like(AL)
+    course_output_gradient(AL, Y, dAL)
+    grads = {}
+    L = len(caches)
+    dA = dAL
+    for l in range(L, 0, -1):
+        code = act.SIGMOID if l == L else act.RELU
+        dA_prev, dW, db = _activation_backward(dA, caches[l - 1], code)
+        grads["dA" + str(l - 1)] = dA_prev
+        grads["dW" + str(l)] = dW
+        grads["db" + str(l)] = db
+        dA = dA_prev
+    return grads
+
+
+def update_parameters(params, grads, learning_rate):
+    """One gradient-descent step: a new dict with ``W - learning_rate * dW`` and ``b - ... db``."""
+    parameters = params.copy()
+    L = len(parameters) // 2
+    for l in range(1, L + 1):
+        for name in ("W", "b"):
+            value = np.asarray(parameters[name + str(l)])
+            grad = np.asarray(grads["d" + name + str(l)])
+            if value.shape != grad.shape:
+                raise ValueError(f"{name}{l} {value.shape} and d{name}{l} {grad.shape} must have "
+                                 "the same shape")
+            dtype = _working_dtype(value, grad)
+            value = np.ascontiguousarray(value, dtype=dtype)
+            result = np.empty_like(value)
+            scaled_difference(value, np.ascontiguousarray(grad, dtype=dtype), learning_rate,
+                              result)
+            parameters[name + str(l)] = result
+    return parameters
+
+
+def predict(X, parameters):
+    """0/1 predictions (AL > 0.5) of the course's network, shape (1, m), as floats."""
+    probas, _ = L_model_forward(X, parameters)
+    return (probas > 0.5).astype(np.float64)
+
+
+def L_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000, print_cost=False):
+    """The course's training loop: returns ``(parameters, costs)``, a cost every 100 iterations.
+
+    Parameters start from ``initialize_parameters_deep(layers_dims, seed=1)`` as in the course.
+    """
+    costs = []
+    parameters = initialize_parameters_deep(layers_dims, seed=1)
+    for i in range(num_iterations):
+        AL, caches = L_model_forward(X, parameters)
+        cost = compute_cost(AL, Y)
+        grads = L_model_backward(AL, Y, caches)
+        parameters = update_parameters(parameters, grads, learning_rate)
+        if print_cost and (i % 100 == 0 or i == num_iterations - 1):
+            print("Cost after iteration {}: {}".format(i, cost))
+        if i % 100 == 0:
+            costs.append(cost)
+    return parameters, costs
