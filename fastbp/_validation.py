@@ -95,3 +95,27 @@ def check_positive_float(value, name, allow_zero=False):
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {bound}, got {value!r}")
     return float(value)
+
+
+def check_fraction(value, name, closed=False):
+    """Return ``value`` as a float in (0, 1) (or [0, 1] when ``closed``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
+        raise ValueError(f"{name} must be a number between 0 and 1, got {value!r}")
+    inside = 0 <= value <= 1 if closed else 0 < value < 1
+    if not inside:
+        interval = "[0, 1]" if closed else "(0, 1)"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return float(value)
+
+
+def check_sample_weight(sample_weight, m, dtype):
+    """Validate sample weights: shape (m,), finite, non-negative, not all zero."""
+    weights = check_array(sample_weight, "sample_weight", dtype, ndim=1)
+    if weights.shape[0] != m:
+        raise ValueError(f"sample_weight has {weights.shape[0]} entries but there are {m} "
+                         "examples")
+    if (weights < 0).any():
+        raise ValueError("sample_weight must be non-negative")
+    if not weights.any():
+        raise ValueError("sample_weight is zero for every example")
+    return np.ascontiguousarray(weights)

@@ -5,20 +5,14 @@ W[l] is (n_l, n_{l-1}) and b[l] is (n_l, 1). Inside, all parameters live in one 
 ``theta`` (``parameters`` holds views of it), and activations and gradients live in workspaces
 allocated once per batch capacity.
 """
-import time
-
 import numpy as np
 
 from . import _validation as check
+from . import initializers, persistence, training
 from .kernels import activations as act
 from .kernels import loop, losses
 from .kernels import optim
 from .kernels.dense import transpose_into
-
-#: Seconds one compiled training call may run before returning to Python, so that Ctrl-C is seen
-#: promptly and never lands inside an epoch.
-_CALL_SECONDS = 0.1
-
 
 class ParameterDict(dict):
     """The network's parameters by the course's names (``W1``, ``b1``, ...).
@@ -88,18 +82,25 @@ class Network:
         supported: for them the output gradient is exactly A - Y.
     dtype : float32 or float64, default float64
     seed : int or None
-        Seed of the weight initialization (W ~ randn / sqrt(n_prev), b = 0) and of shuffling.
+        Seed of the weight initialization and of shuffling.
+    init : {"course", "he", "glorot", "small"}, default "course"
+        Weight initializer (see :mod:`fastbp.initializers`); "course" is randn / sqrt(n_prev)
+        with zero biases.
 
     Attributes
     ----------
     parameters : ParameterDict
         ``W1``, ``b1``, ... with the course's shapes; views of the arrays the kernels use.
     history : History
-        Training cost of each epoch of every ``fit`` call.
+        Training cost of each epoch of every ``fit`` call (with validation results alongside).
+    samples_seen_ : int
+        Examples trained on so far (scikit-learn's ``t_``; drives the invscaling schedule).
+    learning_rate_ : float or None
+        The learning rate at the end of the last ``fit`` (after any schedule).
     """
 
     def __init__(self, layer_dims, activations="relu", output="sigmoid", loss=None,
-                 dtype=np.float64, seed=None):
+                 dtype=np.float64, seed=None, init="course"):
         dims = _check_layer_dims(layer_dims)
         n_hidden = len(dims) - 2
         if isinstance(activations, str):
@@ -123,6 +124,7 @@ class Network:
                 raise ValueError(f"loss {loss!r} does not match output {output!r}; fastbp trains "
                                  "the matched pairs sigmoid+bce, softmax+ce and linear+mse")
         self.dtype = check.check_dtype(dtype)
+        self.init = initializers.check_initializer(init)
         self.layer_dims = tuple(dims)
         self.activations = tuple(act.NAMES[c] for c in codes)
         self.output = act.NAMES[output_code]
@@ -132,8 +134,10 @@ class Network:
         self._codes = np.asarray([act.LINEAR] + codes + [output_code], dtype=np.int64)
         self._loss_code = loss_code
         self._allocate_parameters()
-        self._initialize_course()
+        self.reset_parameters()
         self.history = History()
+        self.samples_seen_ = 0
+        self.learning_rate_ = None
         self._workspace = None
         self._last_forward = None
         self._optimizer = None
@@ -166,13 +170,12 @@ class Network:
             dict.__setitem__(views, f"b{l}", self._theta[b_off[l]:b_off[l] + n].reshape(n, 1))
         self.parameters = views
 
-    def _initialize_course(self):
-        """W ~ randn / sqrt(n_prev), b = 0 (the course's ``initialize_parameters_deep``)."""
-        for l in range(1, len(self.layer_dims)):
-            n, n_prev = self.layer_dims[l], self.layer_dims[l - 1]
-            W = self.parameters[f"W{l}"]
-            W[...] = self._rng.standard_normal((n, n_prev)) / np.sqrt(n_prev)
-            self.parameters[f"b{l}"][...] = 0
+    def reset_parameters(self):
+        """Draw fresh parameters with the network's initializer (and generator)."""
+        layers = initializers.initialize(self.init, self.layer_dims, self.activations, self._rng)
+        for l, (W, b) in enumerate(layers, start=1):
+            self.parameters[f"W{l}"][...] = W
+            self.parameters[f"b{l}"][...] = b.reshape(-1, 1)
 
     def _model(self):
         return (self._dims, self._codes, self._loss_code, self._w_off, self._b_off, self._theta,
@@ -298,11 +301,13 @@ class Network:
                                          self.dtype)
         return self._cost(X, Y)
 
-    def _cost(self, X, Y):
+    def _cost(self, X, Y, weights=None):
         X_t = np.ascontiguousarray(X.T)
         work = self._work(X_t.shape[0])
-        return float(loop.forward_loss(X_t, np.ascontiguousarray(Y.T), np.empty(0, self.dtype),
-                                       False, 0.0, self._model(), work))
+        weighted = weights is not None
+        weights = weights if weighted else np.empty(0, self.dtype)
+        return float(loop.forward_loss(X_t, np.ascontiguousarray(Y.T), weights, weighted, 0.0,
+                                       self._model(), work))
 
     def predict_proba(self, X):
         """Output probabilities, shape (n_L, m), for a sigmoid or softmax output."""
@@ -330,12 +335,17 @@ class Network:
 
     # ----------------------------------------------------------------- training
     def fit(self, X, Y, epochs=1, batch_size=None, optimizer="sgd", learning_rate=0.01,
-            shuffle=True, seed=None):
-        """Minibatch gradient descent from the current parameters.
+            shuffle=True, seed=None, *, momentum=0.9, nesterov=False, beta_1=0.9, beta_2=0.999,
+            epsilon=1e-8, alpha=0.0, learning_rate_schedule="constant", power_t=0.5,
+            sample_weight=None, validation_data=None, validation_fraction=None,
+            early_stopping=False, n_iter_no_change=None, tol=1e-4, callbacks=None,
+            verbose=False):
+        """Minibatch training from the current parameters.
 
         Each epoch — shuffle, minibatch gather, forward, backward, update — runs inside one
-        compiled call (several epochs per call when nothing needs Python in between), with no
-        allocation per minibatch.
+        compiled call, several epochs per call when nothing needs Python in between, with no
+        allocation per minibatch. Optimizer state is kept between calls while the optimizer stays
+        the same, so ``fit`` can be called again to continue training.
 
         Parameters
         ----------
@@ -344,79 +354,200 @@ class Network:
         epochs : int, default 1
         batch_size : int or None
             None trains on the full batch.
-        optimizer : {"sgd"}, default "sgd"
+        optimizer : {"sgd", "momentum", "adam"}, default "sgd"
         learning_rate : float, default 0.01
         shuffle : bool, default True
-            Reshuffle the examples before each epoch (irrelevant for a full batch).
+            Reshuffle the examples before each epoch (a full batch is never copied).
         seed : int or None
-            Seed of the shuffling; None draws one from the network's generator.
+            Seed of shuffling and of the validation split; None draws from the network's
+            generator. The same seed gives bit-identical parameters with any thread count.
+        momentum : float, default 0.9
+            ``momentum`` optimizer: v = momentum * v - lr * g.
+        nesterov : bool, default False
+            ``momentum`` optimizer: use Nesterov's momentum.
+        beta_1, beta_2, epsilon : float
+            ``adam`` optimizer (scikit-learn's and the course's names and defaults).
+        alpha : float, default 0
+            L2 penalty: ``0.5 * alpha * sum(W**2) / m`` added to the cost, ``alpha * W / m`` to
+            dW (m the batch size, or its total sample weight), as scikit-learn.
+        learning_rate_schedule : {"constant", "invscaling", "adaptive"}
+            scikit-learn's schedules: invscaling sets lr = learning_rate / (t + 1)**power_t after
+            each epoch (t the examples seen by this network); adaptive divides lr by 5 each time
+            the watched value plateaus (needs ``n_iter_no_change``) and stops below 1e-6.
+        power_t : float, default 0.5
+        sample_weight : array-like, shape (m,), optional
+            Non-negative weight of each example in the loss and the gradients.
+        validation_data : (X_val, Y_val) or (X_val, Y_val, weights_val), optional
+            Scored after every epoch (``history.validation_cost`` / ``validation_score``).
+        validation_fraction : float in (0, 1), optional
+            Hold out this fraction of (X, Y) as validation data instead.
+        early_stopping : bool, default False
+            Stop when the validation score stops improving and restore the best parameters.
+            Uses ``validation_fraction=0.1`` if no validation data is given and
+            ``n_iter_no_change=10`` if none is given.
+        n_iter_no_change : int or None
+            Stop (or, adaptive, lower the rate) once the watched value — the validation score
+            if there is validation data, else the training cost — has not improved by ``tol``
+            for more than this many epochs. None trains all ``epochs``.
+        tol : float, default 1e-4
+        callbacks : list of callables, optional
+            ``callback(epoch, history)`` after each epoch (``epoch`` counts from 0 in this call);
+            returning True stops training.
+        verbose : bool, default False
+            Show a tqdm progress bar with the current cost.
 
         Returns
         -------
         self
-        """
-        X, Y = check.check_training_pair(X, Y, self.layer_dims[0], self.layer_dims[-1],
-                                         self.dtype)
-        epochs = check.check_positive_int(epochs, "epochs")
-        m = X.shape[1]
-        batch_size = check.check_positive_int(batch_size, "batch_size", allow_none=True)
-        batch_size = m if batch_size is None else min(batch_size, m)
-        if optimizer not in optim.OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {optimizer!r}; expected one of "
-                             f"{sorted(optim.OPTIMIZERS)}")
-        learning_rate = check.check_positive_float(learning_rate, "learning_rate")
-        code = optim.OPTIMIZERS[optimizer]
-        hyper = np.zeros(optim.N_HYPER)
-        hyper[optim.LEARNING_RATE] = learning_rate
-        state, step = self._optimizer_state(optimizer, code)
-        rng = self._rng if seed is None else np.random.default_rng(seed)
-        rng_state = rng.integers(0, 2**63, size=1, dtype=np.int64).astype(np.uint64)
 
-        X_t = np.ascontiguousarray(X.T)
-        Y_t = np.ascontiguousarray(Y.T)
-        X_full = np.ascontiguousarray(X) if batch_size >= m else np.empty((0, 0), self.dtype)
-        work = self._work(batch_size)
+        Raises
+        ------
+        FloatingPointError
+            If the cost becomes NaN or infinite; the parameters of the last whole epoch stay.
+
+        Notes
+        -----
+        Ctrl-C stops training cleanly after the last whole epoch (with a warning); the history
+        and the parameters agree.
+        """
+        plan, data = self._plan(X, Y, epochs, batch_size, optimizer, learning_rate, shuffle,
+                                momentum, nesterov, beta_1, beta_2, epsilon, alpha,
+                                learning_rate_schedule, power_t, sample_weight, validation_data,
+                                validation_fraction, early_stopping, n_iter_no_change, tol,
+                                callbacks, verbose)
+        rng = self._rng if seed is None else np.random.default_rng(seed)
+        if validation_fraction is not None or (early_stopping and validation_data is None):
+            data = _hold_out(data, 0.1 if validation_fraction is None else validation_fraction,
+                             rng)
+        # everything is checked: from here on the network changes
+        self._select_optimizer(optimizer)
+        rng_state = rng.integers(0, 2**63, size=1, dtype=np.int64).astype(np.uint64)
         self._sync_transposed()
         self._last_forward = None
-        order = np.arange(m, dtype=np.int64)
-        costs = np.empty(epochs)
-        progress = np.zeros(1, dtype=np.int64)
-        theta_backup = np.empty_like(self._theta)
-        state_backup = np.empty_like(state)
-        no_weights = np.empty(0, self.dtype)
-        done = 0
-        chunk = 1
-        while done < epochs:
-            count = min(chunk, epochs - done)
-            started = time.perf_counter()
-            status = loop.train_epochs(count, X_t, X_full, Y_t, no_weights, False, batch_size,
-                                       bool(shuffle), order, rng_state, 0.0, self._model(), work,
-                                       code, state, hyper, step, costs[done:], progress,
-                                       theta_backup, state_backup)
-            elapsed = time.perf_counter() - started
-            completed = int(progress[0])
-            self.history.extend(costs[done:completed].tolist())
-            done = completed
-            if status < 0:
-                raise FloatingPointError(
-                    f"the training cost became NaN or infinite in epoch {done + 1}; the "
-                    "parameters are those of the last whole epoch. Lower the learning rate or "
-                    "scale the inputs.")
-            chunk = max(1, min(int(_CALL_SECONDS * count / max(elapsed, 1e-9)), 1 << 20))
+        training.run(self, data, plan, rng_state)
         return self
 
-    def _optimizer_state(self, name, code):
-        """State arrays of optimizer ``name``, kept between fits while the optimizer is the same."""
+    def _plan(self, X, Y, epochs, batch_size, optimizer, learning_rate, shuffle, momentum,
+              nesterov, beta_1, beta_2, epsilon, alpha, schedule, power_t, sample_weight,
+              validation_data, validation_fraction, early_stopping, n_iter_no_change, tol,
+              callbacks, verbose):
+        """Validate every argument of ``fit`` and convert the data, changing nothing."""
+        X, Y = check.check_training_pair(X, Y, self.layer_dims[0], self.layer_dims[-1],
+                                         self.dtype)
+        m = X.shape[1]
+        epochs = check.check_positive_int(epochs, "epochs")
+        batch_size = check.check_positive_int(batch_size, "batch_size", allow_none=True)
+        batch_size = m if batch_size is None else min(batch_size, m)
+        if not isinstance(optimizer, str) or optimizer not in optim.OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {optimizer!r}; expected one of "
+                             f"{sorted(optim.OPTIMIZERS)}")
+        hyper = np.zeros(optim.N_HYPER)
+        hyper[optim.LEARNING_RATE] = check.check_positive_float(learning_rate, "learning_rate")
+        hyper[optim.MOMENTUM_FACTOR] = check.check_fraction(momentum, "momentum", closed=True)
+        hyper[optim.NESTEROV] = bool(nesterov)
+        hyper[optim.BETA_1] = check.check_fraction(beta_1, "beta_1")
+        hyper[optim.BETA_2] = check.check_fraction(beta_2, "beta_2")
+        hyper[optim.EPSILON] = check.check_positive_float(epsilon, "epsilon")
+        if schedule not in training.SCHEDULES:
+            raise ValueError(f"unknown learning_rate_schedule {schedule!r}; expected one of "
+                             f"{list(training.SCHEDULES)}")
+        if early_stopping and n_iter_no_change is None:
+            n_iter_no_change = 10
+        if schedule == "adaptive" and n_iter_no_change is None:
+            raise ValueError("learning_rate_schedule='adaptive' needs n_iter_no_change (the "
+                             "number of epochs without improvement that lowers the rate)")
+        n_iter_no_change = check.check_positive_int(n_iter_no_change, "n_iter_no_change",
+                                                    allow_none=True)
+        callbacks = list(callbacks or [])
+        for callback in callbacks:
+            if not callable(callback):
+                raise TypeError(f"callbacks must be callables, got {callback!r}")
+        weights = None
+        if sample_weight is not None:
+            weights = check.check_sample_weight(sample_weight, m, self.dtype)
+        if validation_data is not None and validation_fraction is not None:
+            raise ValueError("give validation_data or validation_fraction, not both")
+        if validation_fraction is not None:
+            check.check_fraction(validation_fraction, "validation_fraction")
+        plan = training.Plan(
+            epochs=epochs, batch_size=batch_size, shuffle=bool(shuffle),
+            optimizer=optim.OPTIMIZERS[optimizer], hyper=hyper,
+            learning_rate=hyper[optim.LEARNING_RATE],
+            alpha=check.check_positive_float(alpha, "alpha", allow_zero=True),
+            schedule=schedule, power_t=check.check_positive_float(power_t, "power_t", True),
+            n_iter_no_change=n_iter_no_change,
+            tol=check.check_positive_float(tol, "tol", allow_zero=True),
+            restore_best=bool(early_stopping), callbacks=callbacks, verbose=bool(verbose))
+        # the neuron-major copy is read only when one batch holds every example
+        X_whole = np.ascontiguousarray(X) if batch_size >= m else np.empty((0, 0), self.dtype)
+        data = training.Data(X_t=np.ascontiguousarray(X.T), X=X_whole,
+                             Y_t=np.ascontiguousarray(Y.T),
+                             weights=weights if weights is not None else np.empty(0, self.dtype),
+                             weighted=weights is not None)
+        if validation_data is not None:
+            data.X_val, data.Y_val, data.weights_val = self._check_validation(validation_data)
+        return plan, data
+
+    def _check_validation(self, validation_data):
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError("validation_data must be a tuple (X_val, Y_val) or (X_val, Y_val, "
+                             "sample_weight_val)")
+        X_val, Y_val = check.check_training_pair(validation_data[0], validation_data[1],
+                                                 self.layer_dims[0], self.layer_dims[-1],
+                                                 self.dtype, "X_val", "Y_val")
+        weights = None
+        if len(validation_data) == 3 and validation_data[2] is not None:
+            weights = check.check_sample_weight(validation_data[2], X_val.shape[1], self.dtype)
+        return X_val, Y_val, weights
+
+    def _select_optimizer(self, name):
+        """Make ``name`` the current optimizer; its state is kept while the name stays."""
         if self._optimizer is None or self._optimizer[0] != name:
-            rows = optim.STATE_ROWS[code]
+            rows = optim.STATE_ROWS[optim.OPTIMIZERS[name]]
             self._optimizer = (name, np.zeros((rows, self._theta.size), self.dtype),
                                np.zeros(1, dtype=np.int64))
+
+    def _optimizer_state(self):
         return self._optimizer[1], self._optimizer[2]
+
+    # ----------------------------------------------------------------- persistence
+    def save(self, path):
+        """Save the network to a .npz file (no pickle): architecture, dtype, parameters,
+        optimizer state, history and generator state. :meth:`load` restores it exactly."""
+        persistence.save(self, path)
+
+    @classmethod
+    def load(cls, path):
+        """Load a network saved by :meth:`save`.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a fastbp network file or is damaged.
+        """
+        return persistence.load(path, cls)
 
     def __repr__(self):
         return (f"Network(layer_dims={list(self.layer_dims)}, activations="
                 f"{list(self.activations)}, output={self.output!r}, loss={self.loss!r}, "
                 f"dtype={self.dtype.name})")
+
+
+def _hold_out(data, fraction, rng):
+    """Split a random ``fraction`` of the training examples off as validation data."""
+    m = data.X_t.shape[0]
+    n_val = int(np.ceil(fraction * m))
+    if n_val < 1 or m - n_val < 1:
+        raise ValueError(f"validation_fraction={fraction} of {m} examples leaves an empty "
+                         "training or validation set")
+    order = rng.permutation(m)
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    X_t, Y_t = data.X_t[train], data.Y_t[train]
+    return training.Data(
+        X_t=X_t, X=np.ascontiguousarray(X_t.T), Y_t=Y_t,
+        weights=data.weights[train] if data.weighted else data.weights, weighted=data.weighted,
+        X_val=np.ascontiguousarray(data.X_t[val].T), Y_val=np.ascontiguousarray(data.Y_t[val].T),
+        weights_val=data.weights[val] if data.weighted else None)
 
 
 def _check_layer_dims(layer_dims):

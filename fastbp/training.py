@@ -1,0 +1,223 @@
+"""Training control around the compiled epoch loop: what happens between epochs.
+
+The epochs themselves run in ``kernels.loop.train_epochs``. This module decides how many epochs
+each compiled call runs, and between calls: records the history, scores validation data, watches
+for a plateau (early stopping, the adaptive learning rate), applies learning-rate schedules, calls
+callbacks, draws the progress bar, and turns Ctrl-C into a clean stop after the last whole epoch.
+The rules are scikit-learn's (``MLPClassifier._fit_stochastic``) so that the estimators built on
+it behave as scikit-learn's do.
+"""
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .kernels import loop
+from .kernels import optim
+
+#: Seconds one compiled call may run when nothing is needed between epochs: long enough to make
+#: the call overhead vanish, short enough that Ctrl-C is honoured promptly.
+CALL_SECONDS = 0.1
+
+#: scikit-learn's floor for the adaptive learning rate: below it a plateau stops training.
+ADAPTIVE_FLOOR = 1e-6
+
+SCHEDULES = ("constant", "invscaling", "adaptive")
+
+
+@dataclass
+class Plan:
+    """Everything ``run`` needs to know about one ``fit`` call (already validated)."""
+
+    epochs: int
+    batch_size: int
+    shuffle: bool
+    optimizer: int
+    hyper: np.ndarray
+    learning_rate: float
+    alpha: float = 0.0
+    schedule: str = "constant"
+    power_t: float = 0.5
+    n_iter_no_change: int = None
+    tol: float = 1e-4
+    restore_best: bool = False
+    callbacks: list = field(default_factory=list)
+    verbose: bool = False
+
+
+@dataclass
+class Data:
+    """Training arrays in the kernels' layouts, plus optional validation data (neuron-major)."""
+
+    X_t: np.ndarray
+    X: np.ndarray
+    Y_t: np.ndarray
+    weights: np.ndarray
+    weighted: bool
+    X_val: np.ndarray = None
+    Y_val: np.ndarray = None
+    weights_val: np.ndarray = None
+
+
+class Plateau:
+    """scikit-learn's no-improvement count on a cost (lower is better) or a score (higher)."""
+
+    def __init__(self, tol, higher_is_better):
+        self.tol = tol
+        self.higher_is_better = higher_is_better
+        self.best = -np.inf if higher_is_better else np.inf
+        self.count = 0
+
+    def update(self, value):
+        """Record one epoch's value; return True if it is the best so far."""
+        if self.higher_is_better:
+            self.count = self.count + 1 if value < self.best + self.tol else 0
+            improved = value > self.best
+        else:
+            self.count = self.count + 1 if value > self.best - self.tol else 0
+            improved = value < self.best
+        if improved:
+            self.best = value
+        return improved
+
+
+def score(network, X, Y, weights=None):
+    """Accuracy (sigmoid/softmax output) or R² (linear output) of ``network`` on neuron-major data.
+
+    Multi-output sigmoid accuracy counts an example right only if all its labels are (subset
+    accuracy, as scikit-learn). R² is averaged uniformly over outputs.
+    """
+    AL = network.forward(X)
+    if network.output == "linear":
+        residual = np.average((Y - AL) ** 2, axis=1, weights=weights)
+        spread = np.average((Y - np.average(Y, axis=1, weights=weights)[:, None]) ** 2, axis=1,
+                            weights=weights)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1),
+                          np.where(residual > 0, 0.0, 1.0))
+        return float(r2.mean())
+    if network.output == "softmax":
+        right = AL.argmax(axis=0) == Y.argmax(axis=0)
+    else:
+        right = ((AL > 0.5) == (Y > 0.5)).all(axis=0)
+    return float(np.average(right, weights=weights))
+
+
+def run(network, data, plan, rng_state):
+    """Train ``network`` as ``plan`` says. Returns the number of epochs completed.
+
+    Raises
+    ------
+    FloatingPointError
+        If the cost becomes NaN or infinite; the parameters are then those of the last whole
+        epoch and the history holds the epochs before it.
+    """
+    m = data.X_t.shape[0]
+    state, step = network._optimizer_state()
+    hyper = plan.hyper
+    learning_rate = plan.learning_rate
+    validating = data.X_val is not None
+    between_epochs = (validating or plan.callbacks or plan.verbose or plan.schedule != "constant"
+                      or plan.n_iter_no_change is not None)
+    plateau = None
+    if plan.n_iter_no_change is not None:
+        plateau = Plateau(plan.tol, higher_is_better=validating)
+    best_theta = None
+
+    order = np.arange(m, dtype=np.int64)
+    costs = np.empty(plan.epochs)
+    progress = np.zeros(1, dtype=np.int64)
+    theta_backup = np.empty_like(network._theta)
+    state_backup = np.empty_like(state)
+    recorded = 0
+    bar = _progress_bar(plan.epochs, plan.verbose)
+
+    def record():
+        # make the history match the epochs the kernel finished, even after an interrupt
+        nonlocal recorded
+        completed = int(progress[0])
+        network.history.extend(costs[recorded:completed].tolist())
+        network.samples_seen_ += m * (completed - recorded)
+        recorded = completed
+
+    chunk = 1
+    try:
+        while recorded < plan.epochs:
+            count = 1 if between_epochs else min(chunk, plan.epochs - recorded)
+            hyper[optim.LEARNING_RATE] = learning_rate
+            started = time.perf_counter()
+            status = loop.train_epochs(
+                count, data.X_t, data.X, data.Y_t, data.weights, data.weighted, plan.batch_size,
+                plan.shuffle, order, rng_state, plan.alpha, network._model(),
+                network._work(plan.batch_size), plan.optimizer, state, hyper, step,
+                costs[recorded:], progress, theta_backup, state_backup)
+            elapsed = time.perf_counter() - started
+            record()
+            if status < 0:
+                raise FloatingPointError(
+                    f"the training cost became NaN or infinite in epoch {recorded + 1} of this "
+                    "fit; the parameters are those of the last whole epoch. Lower the learning "
+                    "rate or scale the inputs.")
+            chunk = max(1, min(int(CALL_SECONDS * count / max(elapsed, 1e-9)), 1 << 20))
+            if not between_epochs:
+                bar.update(count)
+                continue
+            stop = False
+            postfix = {"cost": network.history[-1]}
+            if validating:
+                network.history.validation_cost.append(
+                    network._cost(data.X_val, data.Y_val, data.weights_val))
+                network.history.validation_score.append(
+                    score(network, data.X_val, data.Y_val, data.weights_val))
+                postfix["val_cost"] = network.history.validation_cost[-1]
+                postfix["val_score"] = network.history.validation_score[-1]
+            if plan.schedule == "invscaling":
+                learning_rate = plan.learning_rate / (network.samples_seen_ + 1) ** plan.power_t
+            if plateau is not None:
+                watched = (network.history.validation_score[-1] if validating
+                           else network.history[-1])
+                if plateau.update(watched) and plan.restore_best:
+                    best_theta = network._theta.copy()
+                if plateau.count > plan.n_iter_no_change:
+                    if plan.schedule == "adaptive" and learning_rate > ADAPTIVE_FLOOR:
+                        learning_rate /= 5.0
+                        plateau.count = 0
+                    else:
+                        stop = True
+            for callback in plan.callbacks:
+                if callback(recorded - 1, network.history):
+                    stop = True
+            bar.set_postfix(postfix)
+            bar.update(1)
+            if stop:
+                break
+    except KeyboardInterrupt:
+        record()
+        warnings.warn(f"training interrupted by the user after {recorded} whole epoch(s); the "
+                      "parameters are those of the last whole epoch", RuntimeWarning)
+    finally:
+        bar.close()
+        network.learning_rate_ = float(learning_rate)
+    if best_theta is not None:
+        network._theta[:] = best_theta
+    return recorded
+
+
+def _progress_bar(total, verbose):
+    """A tqdm bar when ``verbose``, else a silent stand-in with the same methods."""
+    if verbose:
+        from tqdm.auto import tqdm
+        return tqdm(total=total, unit="epoch", leave=True)
+    return _NoBar()
+
+
+class _NoBar:
+    def update(self, count):
+        pass
+
+    def set_postfix(self, values):
+        pass
+
+    def close(self):
+        pass
