@@ -162,6 +162,12 @@ class Network:
         self._theta = np.zeros(position, dtype=self.dtype)
         self._wt = np.zeros(wt_position, dtype=self.dtype)
         self._w_off, self._b_off, self._wt_off = w_off, b_off, wt_off
+        self._make_views()
+
+    def _make_views(self):
+        """Build ``parameters``: views of ``theta`` by the course's names."""
+        dims, w_off, b_off = self.layer_dims, self._w_off, self._b_off
+        n_layers = len(dims) - 1
         views = ParameterDict()
         for l in range(1, n_layers + 1):
             n, n_prev = dims[l], dims[l - 1]
@@ -509,6 +515,19 @@ class Network:
 
     def _optimizer_state(self):
         return self._optimizer[1], self._optimizer[2]
+
+    def __getstate__(self):
+        # pickle the flat storage only: views and workspaces are rebuilt, not copied
+        state = self.__dict__.copy()
+        for derived in ("parameters", "_workspace", "_last_forward"):
+            state.pop(derived, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._workspace = None
+        self._last_forward = None
+        self._make_views()
 
     # ----------------------------------------------------------------- persistence
     def save(self, path):
