@@ -43,6 +43,11 @@ def kernel(function=None, **extra):
     return decorate if function is None else decorate(function)
 
 
+def parallel_kernel(function):
+    """Compile ``function`` lazily with ``parallel=True`` (its ``prange`` loops run on threads)."""
+    return numba.njit(parallel=True, **_OPTIONS)(function)
+
+
 def serial_and_parallel(function):
     """Compile one plain function twice: serially and with ``parallel=True``.
 

@@ -11,11 +11,12 @@ Inputs may be any real arrays; the work is done in float32 when every array is f
 float64 otherwise (the course's own arrays are float64). Shapes NumPy would reject raise a
 ValueError naming them.
 """
+import numba
 import numpy as np
 
 from .kernels import activations as act
 from .kernels.dense import (dense_forward, dense_input_gradients, dense_weight_gradients,
-                            transpose_into)
+                            scratch_elements)
 from .kernels.losses import course_cost, course_output_gradient
 from .kernels.optim import scaled_difference
 from .reference import initialize_parameters_deep
@@ -47,6 +48,11 @@ def _code(activation):
     return act.HIDDEN_ACTIVATIONS[activation]
 
 
+def _scratch(dtype):
+    """Per-thread packing buffers for the kernels."""
+    return np.empty((numba.config.NUMBA_NUM_THREADS, scratch_elements(dtype)), dtype)
+
+
 def _forward(A_prev, W, b, code):
     """Z = W·A_prev + b and A = g(Z), both (n, m), with NumPy's broadcasting rules for b."""
     dtype = _working_dtype(A_prev, W, b)
@@ -57,20 +63,14 @@ def _forward(A_prev, W, b, code):
                          f"W has {W.shape[1]} columns, A_prev {A_prev.shape[0]} rows")
     n, m = W.shape[0], A_prev.shape[1]
     bias = np.asarray(b)
-    fused = bias.shape == (n, 1)
-    A_prev_t = np.ascontiguousarray(A_prev.T)
-    Z_t = np.empty((m, n), dtype)
-    A_t = np.empty((m, n), dtype)
     A = np.empty((n, m), dtype)
     Z = np.empty((n, m), dtype)
-    if fused:
-        flat_bias = np.ascontiguousarray(bias, dtype=dtype).reshape(n)
-        dense_forward(A_prev_t, W, flat_bias, code, A_t, A, Z_t, True, True)
-        transpose_into(Z_t, Z)
+    if bias.shape == (n, 1):
+        dense_forward(A_prev, W, np.ascontiguousarray(bias, dtype=dtype).reshape(n), code, A, Z,
+                      True, _scratch(dtype))
         return Z, A
     # any other b broadcasts as NumPy would (or fails as NumPy would); the product is still ours
-    dense_forward(A_prev_t, W, np.zeros(n, dtype), act.LINEAR, A_t, A, Z_t, False, True)
-    transpose_into(Z_t, Z)
+    dense_forward(A_prev, W, np.zeros(n, dtype), act.LINEAR, Z, Z, False, _scratch(dtype))
     Z = Z + bias
     A = np.empty_like(Z)
     act.activate_array(code, np.ascontiguousarray(Z), A)
@@ -112,8 +112,8 @@ def compute_cost(AL, Y):
     return float(course_cost(AL, Y))
 
 
-def _backward(dZ, dZ_t, A_prev, W):
-    """dW, db and dA_prev from dZ in both layouts (the course's ``linear_backward``)."""
+def _backward(dZ, A_prev, W):
+    """dW, db and dA_prev from dZ (the course's ``linear_backward``)."""
     dtype = dZ.dtype
     n, m = dZ.shape
     A_prev = _matrix(A_prev, "A_prev", dtype)
@@ -122,15 +122,12 @@ def _backward(dZ, dZ_t, A_prev, W):
         raise ValueError(f"dZ {dZ.shape}, A_prev {A_prev.shape} and W {W.shape} do not fit: "
                          "expected dZ (n, m), A_prev (n_prev, m), W (n, n_prev)")
     n_prev = A_prev.shape[0]
+    scratch = _scratch(dtype)
     dW = np.empty((n, n_prev), dtype)
     db = np.empty(n, dtype)
-    scale = dtype.type(1.0 / m)
-    dense_weight_gradients(dZ, A_prev, dW, db, scale, dtype.type(0), W)
-    W_t = np.empty((n_prev, n), dtype)
-    transpose_into(W, W_t)
-    dA_prev_t = np.empty((m, n_prev), dtype)
+    dense_weight_gradients(dZ, A_prev, dW, db, dtype.type(1.0 / m), dtype.type(0), W, scratch)
     dA_prev = np.empty((n_prev, m), dtype)
-    dense_input_gradients(dZ_t, W_t, act.LINEAR, dA_prev_t, False, dA_prev_t, dA_prev, True)
+    dense_input_gradients(dZ, W, act.LINEAR, dA_prev, False, dA_prev, scratch)
     return dA_prev, dW, db.reshape(n, 1)
 
 
@@ -138,9 +135,7 @@ def linear_backward(dZ, cache):
     """Returns ``(dA_prev, dW, db)`` for the cache ``(A_prev, W, b)``."""
     A_prev, W, b = cache
     dtype = _working_dtype(dZ, A_prev, W)
-    dZ = _matrix(dZ, "dZ", dtype)
-    dZ_t = np.ascontiguousarray(dZ.T)
-    return _backward(dZ, dZ_t, A_prev, W)
+    return _backward(_matrix(dZ, "dZ", dtype), A_prev, W)
 
 
 def _activation_backward(dA, cache, code):
@@ -151,9 +146,8 @@ def _activation_backward(dA, cache, code):
     if dA.shape != Z.shape:
         raise ValueError(f"dA {dA.shape} and the cached Z {Z.shape} must have the same shape")
     dZ = np.empty_like(Z)
-    dZ_t = np.empty((Z.shape[1], Z.shape[0]), dtype)
-    act.backprop_array(code, dA, Z, dZ, dZ_t)
-    return _backward(dZ, dZ_t, A_prev, W)
+    act.backprop_array(code, dA, Z, dZ)
+    return _backward(dZ, A_prev, W)
 
 
 def linear_activation_backward(dA, cache, activation):

@@ -5,6 +5,7 @@ W[l] is (n_l, n_{l-1}) and b[l] is (n_l, 1). Inside, all parameters live in one 
 ``theta`` (``parameters`` holds views of it), and activations and gradients live in workspaces
 allocated once per batch capacity.
 """
+import numba
 import numpy as np
 
 from . import _validation as check
@@ -12,7 +13,7 @@ from . import initializers, persistence, training
 from .kernels import activations as act
 from .kernels import loop, losses
 from .kernels import optim
-from .kernels.dense import transpose_into
+from .kernels.dense import scratch_elements
 
 class ParameterDict(dict):
     """The network's parameters by the course's names (``W1``, ``b1``, ...).
@@ -148,20 +149,14 @@ class Network:
         n_layers = len(dims) - 1
         w_off = np.zeros(n_layers + 1, dtype=np.int64)
         b_off = np.zeros(n_layers + 1, dtype=np.int64)
-        wt_off = np.zeros(n_layers + 1, dtype=np.int64)
         position = 0
-        wt_position = 0
         for l in range(1, n_layers + 1):
             w_off[l] = position
             position += dims[l] * dims[l - 1]
             b_off[l] = position
             position += dims[l]
-            if l >= 2:
-                wt_off[l] = wt_position
-                wt_position += dims[l] * dims[l - 1]
         self._theta = np.zeros(position, dtype=self.dtype)
-        self._wt = np.zeros(wt_position, dtype=self.dtype)
-        self._w_off, self._b_off, self._wt_off = w_off, b_off, wt_off
+        self._w_off, self._b_off = w_off, b_off
         self._make_views()
 
     def _make_views(self):
@@ -184,16 +179,7 @@ class Network:
             self.parameters[f"b{l}"][...] = b.reshape(-1, 1)
 
     def _model(self):
-        return (self._dims, self._codes, self._loss_code, self._w_off, self._b_off, self._theta,
-                self._wt_off, self._wt)
-
-    def _sync_transposed(self):
-        """Refresh the transposed weights from W (a user may have changed W in place)."""
-        for l in range(2, len(self.layer_dims)):
-            n, n_prev = self.layer_dims[l], self.layer_dims[l - 1]
-            transpose_into(self.parameters[f"W{l}"],
-                           self._wt[self._wt_off[l]:self._wt_off[l] + n * n_prev]
-                           .reshape(n_prev, n))
+        return (self._dims, self._codes, self._loss_code, self._w_off, self._b_off, self._theta)
 
     def _work(self, capacity):
         """Workspace tuple for batches of up to ``capacity`` examples (grown, never shrunk)."""
@@ -207,14 +193,14 @@ class Network:
             total += capacity * n
         widest = max(dims[1:])
         work = (act_off,
-                np.empty(total, self.dtype),                    # acts_t
                 np.empty(total, self.dtype),                    # acts
-                np.empty(capacity * dims[-1], self.dtype),      # z_t
-                np.empty(capacity * dims[-1], self.dtype),      # y_t
+                np.empty(capacity * dims[-1], self.dtype),      # z
+                np.empty(capacity * dims[-1], self.dtype),      # y_b
                 np.empty(capacity, self.dtype),                 # w_b
-                np.empty(2 * capacity * widest, self.dtype),    # delta_t
                 np.empty(2 * capacity * widest, self.dtype),    # delta
-                np.zeros_like(self._theta))                     # grad
+                np.zeros_like(self._theta),                     # grad
+                np.empty((numba.config.NUMBA_NUM_THREADS, scratch_elements(self.dtype)),
+                         self.dtype))                           # scratch
         self._workspace = (capacity, work)
         return work
 
@@ -231,17 +217,18 @@ class Network:
         AL : ndarray, shape (n_L, m)
             The output activations. The pass is remembered for :meth:`backward`.
         """
-        X = check.check_inputs(X, self.layer_dims[0], self.dtype)
-        X_t = np.ascontiguousarray(X.T)
-        work = self._work(X_t.shape[0])
-        loop.forward_pass(X_t, X_t.shape[0], self._model(), work, False)
-        self._last_forward = (np.ascontiguousarray(X), X_t.shape[0])
-        return self._output(work, X_t.shape[0]).T.copy()
+        X = np.ascontiguousarray(check.check_inputs(X, self.layer_dims[0], self.dtype))
+        m = X.shape[1]
+        work = self._work(m)
+        loop.forward_pass(X, self._model(), work)
+        self._last_forward = X
+        return self._output(work, m).copy()
 
     def _output(self, work, m):
+        """View of the output activations (n_L, m) of the last forward pass."""
         n_out = self.layer_dims[-1]
         offset = work[0][-1]
-        return work[1][offset:offset + m * n_out].reshape(m, n_out)
+        return work[1][offset:offset + n_out * m].reshape(n_out, m)
 
     def backward(self, Y):
         """Backward propagation from the last :meth:`forward`.
@@ -259,17 +246,16 @@ class Network:
         """
         if self._last_forward is None:
             raise RuntimeError("backward() needs a forward() first")
-        X, m = self._last_forward
+        X = self._last_forward
+        m = X.shape[1]
         Y = check.check_array(Y, "Y", self.dtype)
         if Y.shape != (self.layer_dims[-1], m):
             raise ValueError(f"Y must have shape {(self.layer_dims[-1], m)} to match the last "
                              f"forward pass, got {Y.shape}")
-        self._sync_transposed()
         work = self._work(m)
-        no_weights = np.empty(0, self.dtype)
-        loop.backward_pass(X, np.ascontiguousarray(Y.T), no_weights, False, m, 1.0 / m, 0.0,
-                           self._model(), work)
-        return self._gradient_dict(work[-1])
+        loop.backward_pass(X, np.ascontiguousarray(Y), np.empty(0, self.dtype), False, 1.0 / m,
+                           0.0, self._model(), work)
+        return self._gradient_dict(work[-2])
 
     def _gradient_dict(self, grad):
         grads = {}
@@ -281,15 +267,12 @@ class Network:
 
     def _loss_and_gradient(self, X, Y, alpha=0.0, weights=None):
         """Cost and flat gradient (a view of the workspace) on validated neuron-major X, Y."""
-        X_t = np.ascontiguousarray(X.T)
-        Y_t = np.ascontiguousarray(Y.T)
         weighted = weights is not None
         weights = np.empty(0, self.dtype) if weights is None else weights
-        self._sync_transposed()
-        work = self._work(X_t.shape[0])
-        cost = loop.loss_and_gradient(X_t, np.ascontiguousarray(X), Y_t, weights, weighted,
-                                      float(alpha), self._model(), work)
-        return cost, work[-1]
+        work = self._work(X.shape[1])
+        cost = loop.loss_and_gradient(np.ascontiguousarray(X), np.ascontiguousarray(Y), weights,
+                                      weighted, float(alpha), self._model(), work)
+        return cost, work[-2]
 
     def cost(self, X, Y):
         """Mean loss over the examples of X (the network's loss; no penalty).
@@ -308,12 +291,11 @@ class Network:
         return self._cost(X, Y)
 
     def _cost(self, X, Y, weights=None):
-        X_t = np.ascontiguousarray(X.T)
-        work = self._work(X_t.shape[0])
+        work = self._work(X.shape[1])
         weighted = weights is not None
         weights = weights if weighted else np.empty(0, self.dtype)
-        return float(loop.forward_loss(X_t, np.ascontiguousarray(Y.T), weights, weighted, 0.0,
-                                       self._model(), work))
+        return float(loop.forward_loss(np.ascontiguousarray(X), np.ascontiguousarray(Y), weights,
+                                       weighted, 0.0, self._model(), work))
 
     def predict_proba(self, X):
         """Output probabilities, shape (n_L, m), for a sigmoid or softmax output."""
@@ -428,7 +410,6 @@ class Network:
         # everything is checked: from here on the network changes
         self._select_optimizer(optimizer)
         rng_state = rng.integers(0, 2**63, size=1, dtype=np.int64).astype(np.uint64)
-        self._sync_transposed()
         self._last_forward = None
         training.run(self, data, plan, rng_state)
         return self
@@ -484,10 +465,10 @@ class Network:
             n_iter_no_change=n_iter_no_change,
             tol=check.check_positive_float(tol, "tol", allow_zero=True),
             restore_best=bool(early_stopping), callbacks=callbacks, verbose=bool(verbose))
-        # the neuron-major copy is read only when one batch holds every example
-        X_whole = np.ascontiguousarray(X) if batch_size >= m else np.empty((0, 0), self.dtype)
-        data = training.Data(X_t=np.ascontiguousarray(X.T), X=X_whole,
-                             Y_t=np.ascontiguousarray(Y.T),
+        # batches are gathered from the example-major copy (one contiguous row per example);
+        # one batch of every example reads X itself
+        X_t = np.ascontiguousarray(X.T) if batch_size < m else np.empty((0, 0), self.dtype)
+        data = training.Data(X_t=X_t, X=np.ascontiguousarray(X), Y=np.ascontiguousarray(Y),
                              weights=weights if weights is not None else np.empty(0, self.dtype),
                              weighted=weights is not None)
         if validation_data is not None:
@@ -554,18 +535,18 @@ class Network:
 
 def _hold_out(data, fraction, rng):
     """Split a random ``fraction`` of the training examples off as validation data."""
-    m = data.X_t.shape[0]
+    m = data.X.shape[1]
     n_val = int(np.ceil(fraction * m))
     if n_val < 1 or m - n_val < 1:
         raise ValueError(f"validation_fraction={fraction} of {m} examples leaves an empty "
                          "training or validation set")
     order = rng.permutation(m)
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
-    X_t, Y_t = data.X_t[train], data.Y_t[train]
+    X = np.ascontiguousarray(data.X[:, train])
     return training.Data(
-        X_t=X_t, X=np.ascontiguousarray(X_t.T), Y_t=Y_t,
+        X_t=np.ascontiguousarray(X.T), X=X, Y=np.ascontiguousarray(data.Y[:, train]),
         weights=data.weights[train] if data.weighted else data.weights, weighted=data.weighted,
-        X_val=np.ascontiguousarray(data.X_t[val].T), Y_val=np.ascontiguousarray(data.Y_t[val].T),
+        X_val=np.ascontiguousarray(data.X[:, val]), Y_val=np.ascontiguousarray(data.Y[:, val]),
         weights_val=data.weights[val] if data.weighted else None)
 
 

@@ -48,11 +48,15 @@ class Plan:
 
 @dataclass
 class Data:
-    """Training arrays in the kernels' layouts, plus optional validation data (neuron-major)."""
+    """Training arrays, plus optional validation data.
+
+    ``X`` (n_0, m) and ``Y`` (n_L, m) are neuron-major; ``X_t`` (m, n_0) is the example-major copy
+    minibatches are gathered from (empty when one batch holds every example).
+    """
 
     X_t: np.ndarray
     X: np.ndarray
-    Y_t: np.ndarray
+    Y: np.ndarray
     weights: np.ndarray
     weighted: bool
     X_val: np.ndarray = None
@@ -113,7 +117,7 @@ def run(network, data, plan, rng_state):
         If the cost becomes NaN or infinite; the parameters are then those of the last whole
         epoch and the history holds the epochs before it.
     """
-    m = data.X_t.shape[0]
+    m = data.X.shape[1]
     state, step = network._optimizer_state()
     hyper = plan.hyper
     learning_rate = plan.learning_rate
@@ -148,7 +152,7 @@ def run(network, data, plan, rng_state):
             hyper[optim.LEARNING_RATE] = learning_rate
             started = time.perf_counter()
             status = loop.train_epochs(
-                count, data.X_t, data.X, data.Y_t, data.weights, data.weighted, plan.batch_size,
+                count, data.X_t, data.X, data.Y, data.weights, data.weighted, plan.batch_size,
                 plan.shuffle, order, rng_state, plan.alpha, network._model(),
                 network._work(plan.batch_size), plan.optimizer, state, hyper, step,
                 costs[recorded:], progress, theta_backup, state_backup)

@@ -157,14 +157,9 @@ def activate_array(code, Z, A):
 
 
 @kernel
-def backprop_array(code, dA, Z, dZ, dZ_t):
-    """``dZ = dA * g'(Z)`` with g' at the pre-activation Z, written in both layouts.
-
-    dA, Z, dZ are (n, m); dZ_t is (m, n).
-    """
+def backprop_array(code, dA, Z, dZ):
+    """``dZ = dA * g'(Z)`` with g' at the pre-activation Z; all arrays (n, m)."""
     n, m = Z.shape
     for j in range(n):
         for i in range(m):
-            d = backprop_at_input(code, dA[j, i], Z[j, i])
-            dZ[j, i] = d
-            dZ_t[i, j] = d
+            dZ[j, i] = backprop_at_input(code, dA[j, i], Z[j, i])

@@ -3,23 +3,23 @@
 Everything a network is made of travels into these kernels as two tuples of flat arrays, built
 once by :class:`fastbp.network.Network`:
 
-``model = (dims, codes, loss, w_off, b_off, theta, wt_off, wt)``
+``model = (dims, codes, loss, w_off, b_off, theta)``
     ``dims[l]`` neurons of layer l (``dims[0]`` inputs), ``codes[l]`` its activation code, ``loss``
     the loss code; ``theta`` the flat parameters, with W[l] of shape (dims[l], dims[l-1]) at
-    ``w_off[l]`` and b[l] at ``b_off[l]``; ``wt`` the transposed weights (W[l]ᵀ at ``wt_off[l]``,
-    kept for the input-gradient sums, never needed for layer 1).
-``work = (act_off, acts_t, acts, z_t, y_t, w_b, delta_t, delta, grad)``
-    Workspaces for batches of up to B examples, allocated once: layer l's activations at
-    ``act_off[l]`` of ``acts_t`` (example-major, (m, dims[l])) and ``acts`` (neuron-major); the
-    output layer's logits ``z_t``; the batch's targets ``y_t`` and weights ``w_b``; two ping-pong
-    regions for dZ in each layout; and ``grad``, laid out like ``theta``.
+    ``w_off[l]`` and b[l] at ``b_off[l]``.
+``work = (act_off, acts, z, y_b, w_b, delta, grad, scratch)``
+    Workspaces for batches of up to B examples, allocated once, all neuron-major: layer l's
+    activations (dims[l], m) at ``act_off[l]`` of ``acts`` (layer 0 is the gathered batch), the
+    output layer's logits ``z``, the batch's targets ``y_b`` and weights ``w_b``, two ping-pong
+    regions for dZ in ``delta``, ``grad`` laid out like ``theta``, and the per-thread packing
+    buffers ``scratch`` of the products.
 
 Nothing here allocates: a whole epoch, or many, runs in one call with no Python in between.
 """
 import numpy as np
 
 from .._config import kernel
-from .dense import dense_forward, dense_input_gradients, dense_weight_gradients, transpose_into
+from .dense import dense_forward, dense_input_gradients, dense_weight_gradients
 from .losses import batch_loss, output_gradient
 from .optim import apply_update
 
@@ -31,44 +31,43 @@ def matrix(flat, offset, rows, cols):
 
 
 @kernel
-def forward_pass(A0_t, m, model, work, output_neuron_major):
-    """Forward propagation of ``m`` examples whose inputs are ``A0_t`` (m, dims[0]).
+def forward_pass(A0, model, work):
+    """Forward propagation of the columns of ``A0`` (dims[0], m) into ``work``.
 
-    Writes every layer's A (both layouts, the output's neuron-major copy only when
-    ``output_neuron_major``) and the output logits into ``work``.
+    Writes every layer's A and the output logits.
     """
-    dims, codes, loss, w_off, b_off, theta, wt_off, wt = model
-    act_off, acts_t, acts, z_t, y_t, w_b, delta_t, delta, grad = work
+    dims, codes, loss, w_off, b_off, theta = model
+    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
     n_layers = dims.shape[0] - 1
-    A_prev_t = A0_t
+    m = A0.shape[1]
+    A_prev = A0
     for l in range(1, n_layers + 1):
         n = dims[l]
         W = matrix(theta, w_off[l], n, dims[l - 1])
         b = theta[b_off[l]:b_off[l] + n]
-        A_t = matrix(acts_t, act_off[l], m, n)
         A = matrix(acts, act_off[l], n, m)
         last = l == n_layers
-        Z_t = matrix(z_t, 0, m, n) if last else matrix(z_t, 0, 0, 0)
-        dense_forward(A_prev_t, W, b, codes[l], A_t, A, Z_t, output_neuron_major or not last, last)
-        A_prev_t = A_t
+        Z = matrix(z, 0, n, m) if last else matrix(z, 0, 0, 0)
+        dense_forward(A_prev, W, b, codes[l], A, Z, last, scratch)
+        A_prev = A
 
 
 @kernel
-def output_loss(Y_t, weights, weighted, m, alpha, scale, model, work):
-    """Mean loss of the last forward pass on ``m`` examples, plus the L2 penalty.
+def output_loss(Y, weights, weighted, alpha, scale, model, work):
+    """Mean loss of the last forward pass on the columns of ``Y``, plus the L2 penalty.
 
     The penalty is scikit-learn's: ``0.5 * alpha * sum(W**2) * scale`` (scale = 1/m, or 1/sum of
     weights), over the weights only, not the biases.
     """
-    dims, codes, loss, w_off, b_off, theta, wt_off, wt = model
-    act_off, acts_t, acts, z_t, y_t, w_b, delta_t, delta, grad = work
-    n_out = dims[dims.shape[0] - 1]
-    Z_t = matrix(z_t, 0, m, n_out)
-    A_t = matrix(acts_t, act_off[dims.shape[0] - 1], m, n_out)
-    cost = batch_loss(loss, Z_t, A_t, Y_t, weights, weighted)
+    dims, codes, loss, w_off, b_off, theta = model
+    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
+    n_layers = dims.shape[0] - 1
+    n_out, m = Y.shape
+    cost = batch_loss(loss, matrix(z, 0, n_out, m), matrix(acts, act_off[n_layers], n_out, m), Y,
+                      weights, weighted)
     if alpha != 0.0:
         squares = 0.0
-        for l in range(1, dims.shape[0]):
+        for l in range(1, n_layers + 1):
             for p in range(w_off[l], w_off[l] + dims[l] * dims[l - 1]):
                 squares += np.float64(theta[p]) * np.float64(theta[p])
         cost += 0.5 * alpha * squares * scale
@@ -76,21 +75,19 @@ def output_loss(Y_t, weights, weighted, m, alpha, scale, model, work):
 
 
 @kernel
-def backward_pass(A0, Y_t, weights, weighted, m, scale, alpha, model, work):
-    """Backward propagation of the last forward pass on ``m`` examples into ``work``'s grad.
+def backward_pass(A0, Y, weights, weighted, scale, alpha, model, work):
+    """Backward propagation of the last forward pass (inputs ``A0``) into ``work``'s grad.
 
-    ``A0`` is the input batch, neuron-major (dims[0], m). dZ[L] = (A[L] - Y) * w; then for each
-    layer from the last: dW, db (scaled by ``scale``, plus ``alpha * scale * W``), and dZ of the
-    layer below, never dA[0].
+    dZ[L] = (A[L] - Y) * w; then for each layer from the last: dW, db (scaled by ``scale``, plus
+    ``alpha * scale * W``) and the dZ of the layer below, never dA[0].
     """
-    dims, codes, loss, w_off, b_off, theta, wt_off, wt = model
-    act_off, acts_t, acts, z_t, y_t, w_b, delta_t, delta, grad = work
+    dims, codes, loss, w_off, b_off, theta = model
+    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
     n_layers = dims.shape[0] - 1
-    region = delta_t.shape[0] // 2
-    dZ_t = matrix(delta_t, 0, m, dims[n_layers])
+    m = A0.shape[1]
+    region = delta.shape[0] // 2
     dZ = matrix(delta, 0, dims[n_layers], m)
-    output_gradient(matrix(acts_t, act_off[n_layers], m, dims[n_layers]), Y_t, weights, weighted,
-                    dZ_t, dZ)
+    output_gradient(matrix(acts, act_off[n_layers], dims[n_layers], m), Y, weights, weighted, dZ)
     typed_scale = theta.dtype.type(scale)
     typed_l2 = theta.dtype.type(alpha * scale)
     current = 0
@@ -99,40 +96,23 @@ def backward_pass(A0, Y_t, weights, weighted, m, scale, alpha, model, work):
         n_prev = dims[l - 1]
         A_prev = A0 if l == 1 else matrix(acts, act_off[l - 1], n_prev, m)
         W = matrix(theta, w_off[l], n, n_prev)
-        dW = matrix(grad, w_off[l], n, n_prev)
-        db = grad[b_off[l]:b_off[l] + n]
-        dense_weight_gradients(dZ, A_prev, dW, db, typed_scale, typed_l2, W)
+        dense_weight_gradients(dZ, A_prev, matrix(grad, w_off[l], n, n_prev),
+                               grad[b_off[l]:b_off[l] + n], typed_scale, typed_l2, W, scratch)
         if l > 1:
             current = 1 - current
-            dZ_prev_t = matrix(delta_t, current * region, m, n_prev)
             dZ_prev = matrix(delta, current * region, n_prev, m)
-            dense_input_gradients(dZ_t, matrix(wt, wt_off[l], n_prev, n), codes[l - 1],
-                                  matrix(acts_t, act_off[l - 1], m, n_prev), False,
-                                  dZ_prev_t, dZ_prev, True)
-            dZ_t = dZ_prev_t
+            dense_input_gradients(dZ, W, codes[l - 1], A_prev, False, dZ_prev, scratch)
             dZ = dZ_prev
 
 
 @kernel
-def refresh_transposed(model):
-    """Copy each W[l] (l >= 2) into its transposed twin after an update."""
-    dims, codes, loss, w_off, b_off, theta, wt_off, wt = model
-    for l in range(2, dims.shape[0]):
-        transpose_into(matrix(theta, w_off[l], dims[l], dims[l - 1]),
-                       matrix(wt, wt_off[l], dims[l - 1], dims[l]))
-
-
-@kernel
-def loss_and_gradient(X_t, X, Y_t, weights, weighted, alpha, model, work):
+def loss_and_gradient(X, Y, weights, weighted, alpha, model, work):
     """Loss and gradient (into ``work``'s grad) over all examples given, in one pass.
 
     Parameters
     ----------
-    X_t : ndarray, shape (m, dims[0])
-        Inputs, example-major.
     X : ndarray, shape (dims[0], m)
-        The same inputs, neuron-major.
-    Y_t : ndarray, shape (m, dims[L])
+    Y : ndarray, shape (dims[L], m)
     weights : ndarray, shape (m,)
         Sample weights, read only when ``weighted``.
     alpha : float
@@ -143,12 +123,19 @@ def loss_and_gradient(X_t, X, Y_t, weights, weighted, alpha, model, work):
     float
         The mean loss plus the penalty.
     """
-    m = X_t.shape[0]
-    scale = 1.0 / (weights.sum() if weighted else m)
-    forward_pass(X_t, m, model, work, False)
-    cost = output_loss(Y_t, weights, weighted, m, alpha, scale, model, work)
-    backward_pass(X, Y_t, weights, weighted, m, scale, alpha, model, work)
+    scale = 1.0 / (weights.sum() if weighted else X.shape[1])
+    forward_pass(X, model, work)
+    cost = output_loss(Y, weights, weighted, alpha, scale, model, work)
+    backward_pass(X, Y, weights, weighted, scale, alpha, model, work)
     return cost
+
+
+@kernel
+def forward_loss(X, Y, weights, weighted, alpha, model, work):
+    """Mean loss (plus the L2 penalty) of the network on all examples given, without gradients."""
+    scale = 1.0 / (weights.sum() if weighted else X.shape[1])
+    forward_pass(X, model, work)
+    return output_loss(Y, weights, weighted, alpha, scale, model, work)
 
 
 @kernel
@@ -170,23 +157,26 @@ def shuffle_in_place(order, state):
 
 
 @kernel
-def gather_batch(X_t, Y_t, weights, weighted, order, start, m, A0_t, A0, y_b, w_b):
-    """Copy examples ``order[start:start + m]`` into the batch buffers (inputs in both layouts)."""
-    n_in = X_t.shape[1]
-    n_out = Y_t.shape[1]
+def gather_batch(X_t, Y, weights, weighted, order, start, A0, y_b, w_b):
+    """Copy examples ``order[start:start + m]`` into the batch buffers, neuron-major.
+
+    Inputs come from the example-major ``X_t`` (one contiguous row per example); targets and
+    weights from their neuron-major arrays.
+    """
+    n_in, m = A0.shape
+    n_out = Y.shape[0]
     for i in range(m):
         source = order[start + i]
         for k in range(n_in):
-            A0_t[i, k] = X_t[source, k]
+            A0[k, i] = X_t[source, k]
         for j in range(n_out):
-            y_b[i, j] = Y_t[source, j]
+            y_b[j, i] = Y[j, source]
         if weighted:
             w_b[i] = weights[source]
-    transpose_into(A0_t, A0)
 
 
 @kernel
-def train_epochs(n_epochs, X_t, X, Y_t, weights, weighted, batch_size, shuffle, order, rng_state,
+def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, order, rng_state,
                  alpha, model, work, optimizer, opt_state, hyper, step, costs, progress,
                  theta_backup, state_backup):
     """Run ``n_epochs`` epochs of minibatch training in one call.
@@ -195,10 +185,10 @@ def train_epochs(n_epochs, X_t, X, Y_t, weights, weighted, batch_size, shuffle, 
     ----------
     n_epochs : int
     X_t : ndarray, shape (m, dims[0])
-        Training inputs, example-major.
+        Training inputs, example-major; read when batches are gathered.
     X : ndarray, shape (dims[0], m)
         The same inputs neuron-major; read only when one batch holds every example.
-    Y_t : ndarray, shape (m, dims[L])
+    Y : ndarray, shape (dims[L], m)
     weights : ndarray, shape (m,)
         Sample weights, read only when ``weighted``.
     batch_size : int
@@ -227,9 +217,9 @@ def train_epochs(n_epochs, X_t, X, Y_t, weights, weighted, batch_size, shuffle, 
         ``n_epochs``, or ``-(e + 1)`` if epoch ``e`` met a NaN or infinite cost; parameters and
         optimizer state are then restored to their values at the start of that epoch.
     """
-    dims, codes, loss, w_off, b_off, theta, wt_off, wt = model
-    act_off, acts_t, acts, z_t, y_t, w_b, delta_t, delta, grad = work
-    m = X_t.shape[0]
+    dims, codes, loss, w_off, b_off, theta = model
+    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
+    m = Y.shape[1]
     n_in = dims[0]
     n_out = dims[dims.shape[0] - 1]
     whole = batch_size >= m
@@ -244,38 +234,25 @@ def train_epochs(n_epochs, X_t, X, Y_t, weights, weighted, batch_size, shuffle, 
             mb = min(batch_size, m - start)
             if whole:
                 # one batch of every example: the order does not change the sum, skip the copy
-                A0_t = X_t
                 A0 = X
-                Y_b = Y_t
+                Y_b = Y
                 W_b = weights
             else:
-                A0_t = matrix(acts_t, act_off[0], mb, n_in)
                 A0 = matrix(acts, act_off[0], n_in, mb)
-                Y_b = matrix(y_t, 0, mb, n_out)
+                Y_b = matrix(y_b, 0, n_out, mb)
                 W_b = w_b[:mb]
-                gather_batch(X_t, Y_t, weights, weighted, order, start, mb, A0_t, A0, Y_b, W_b)
+                gather_batch(X_t, Y, weights, weighted, order, start, A0, Y_b, W_b)
             scale = 1.0 / (W_b.sum() if weighted else mb)
-            forward_pass(A0_t, mb, model, work, False)
-            cost = output_loss(Y_b, W_b, weighted, mb, alpha, scale, model, work)
+            forward_pass(A0, model, work)
+            cost = output_loss(Y_b, W_b, weighted, alpha, scale, model, work)
             if not np.isfinite(cost):
                 theta[:] = theta_backup
                 opt_state[:] = state_backup
                 step[0] = backup_step
-                refresh_transposed(model)
                 return -(epoch + 1)
             total += cost * mb
-            backward_pass(A0, Y_b, W_b, weighted, mb, scale, alpha, model, work)
+            backward_pass(A0, Y_b, W_b, weighted, scale, alpha, model, work)
             apply_update(optimizer, theta, grad, opt_state, hyper, step)
-            refresh_transposed(model)
         costs[epoch] = total / m
         progress[0] += 1
     return n_epochs
-
-
-@kernel
-def forward_loss(X_t, Y_t, weights, weighted, alpha, model, work):
-    """Mean loss (plus the L2 penalty) of the network on all examples given, without gradients."""
-    m = X_t.shape[0]
-    scale = 1.0 / (weights.sum() if weighted else m)
-    forward_pass(X_t, m, model, work, False)
-    return output_loss(Y_t, weights, weighted, m, alpha, scale, model, work)

@@ -36,42 +36,42 @@ NAMES = {BCE: "bce", CE: "ce", MSE: "mse"}
 
 
 @kernel
-def example_loss(loss, Z_t, A_t, Y_t, i):
-    """Loss of example ``i`` (row i of the example-major arrays), summed over the outputs."""
-    n = Z_t.shape[1]
-    total = Z_t.dtype.type(0)
+def example_loss(loss, Z, A, Y, i):
+    """Loss of example ``i`` (column i of the neuron-major arrays), summed over the outputs."""
+    n = Z.shape[0]
+    total = Z.dtype.type(0)
     if loss == BCE:
         for j in range(n):
-            z = Z_t[i, j]
-            total += max(z, like(z, 0)) - z * Y_t[i, j] + np.log1p(np.exp(-abs(z)))
+            z = Z[j, i]
+            total += max(z, like(z, 0)) - z * Y[j, i] + np.log1p(np.exp(-abs(z)))
     elif loss == CE:
-        largest = Z_t[i, 0]
+        largest = Z[0, i]
         for j in range(1, n):
-            largest = max(largest, Z_t[i, j])
-        exp_sum = Z_t.dtype.type(0)
+            largest = max(largest, Z[j, i])
+        exp_sum = Z.dtype.type(0)
         for j in range(n):
-            exp_sum += np.exp(Z_t[i, j] - largest)
+            exp_sum += np.exp(Z[j, i] - largest)
         log_sum_exp = largest + np.log(exp_sum)
         for j in range(n):
-            total += Y_t[i, j] * (log_sum_exp - Z_t[i, j])
+            total += Y[j, i] * (log_sum_exp - Z[j, i])
     else:
         for j in range(n):
-            d = A_t[i, j] - Y_t[i, j]
+            d = A[j, i] - Y[j, i]
             total += d * d
         total *= like(total, 0.5)
     return total
 
 
 @kernel
-def batch_loss(loss, Z_t, A_t, Y_t, weights, weighted):
+def batch_loss(loss, Z, A, Y, weights, weighted):
     """Mean loss over the examples of a batch (weighted mean when ``weighted``).
 
     Parameters
     ----------
     loss : int
         BCE, CE or MSE.
-    Z_t, A_t, Y_t : ndarray, shape (m, n_L)
-        Logits, outputs and targets, one row per example.
+    Z, A, Y : ndarray, shape (n_L, m)
+        Logits, outputs and targets, one column per example.
     weights : ndarray, shape (m,)
         Sample weights (read only when ``weighted``).
 
@@ -82,39 +82,37 @@ def batch_loss(loss, Z_t, A_t, Y_t, weights, weighted):
     """
     total = 0.0
     weight_sum = 0.0
-    for i in range(Z_t.shape[0]):
-        value = np.float64(example_loss(loss, Z_t, A_t, Y_t, i))
+    m = Z.shape[1]
+    for i in range(m):
+        value = np.float64(example_loss(loss, Z, A, Y, i))
         if weighted:
             total += weights[i] * value
             weight_sum += weights[i]
         else:
             total += value
     if not weighted:
-        weight_sum = Z_t.shape[0]
+        weight_sum = m
     return total / weight_sum
 
 
 @kernel
-def output_gradient(A_t, Y_t, weights, weighted, dZ_t, dZ):
-    """``dZ[L] = (A[L] - Y) * w`` in both layouts, for every matched output/loss pair.
+def output_gradient(A, Y, weights, weighted, dZ):
+    """``dZ[L] = (A[L] - Y) * w`` for every matched output/loss pair.
 
     Parameters
     ----------
-    A_t, Y_t : ndarray, shape (m, n_L)
+    A, Y : ndarray, shape (n_L, m)
     weights : ndarray, shape (m,)
         Sample weights (read only when ``weighted``).
-    dZ_t : ndarray, shape (m, n_L)
-        Receives dZ example-major.
     dZ : ndarray, shape (n_L, m)
-        Receives dZ neuron-major.
+        Receives dZ.
     """
-    m, n = A_t.shape
-    for i in range(m):
-        for j in range(n):
-            d = A_t[i, j] - Y_t[i, j]
+    n, m = A.shape
+    for j in range(n):
+        for i in range(m):
+            d = A[j, i] - Y[j, i]
             if weighted:
                 d *= weights[i]
-            dZ_t[i, j] = d
             dZ[j, i] = d
 
 

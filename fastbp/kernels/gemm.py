@@ -1,0 +1,184 @@
+"""Register-blocked matrix products: the shape every dense sum of fastbp is computed in.
+
+``C[r, c] = sum_k opA[r, k] * opB[k, c]`` over an output block, where
+
+* ``opA[r, k]`` is ``A[r, k]`` (A of shape (M, K)) or, with ``a_trans``, ``A[k, r]`` (A of shape
+  (K, M)): the kernel only broadcasts single elements of A, so either layout is read in place;
+* ``opB[k, c]`` is ``B[k, c]`` (B of shape (K, N), rows contiguous, read in place) or, with
+  ``b_trans``, ``B[c, k]`` (B of shape (N, K)), which is first copied ("packed") a panel at a time
+  into a small per-thread buffer so that its rows become contiguous.
+
+The micro-kernel keeps a tile of ``MR`` x ``NR`` outputs (6 x 16 float32, 6 x 8 float64: twelve
+256-bit accumulators) in vector registers; each step over k loads two vectors of opB's row,
+broadcasts six elements of opA's column and issues twelve fused multiply-adds. The sum over k runs
+in chunks of ``KC`` so the opB panel being reused stays in L1; each output is summed in the same
+order whatever the tiling into parallel tasks, so the result never depends on the thread count.
+"""
+import numba
+import numpy as np
+from numba import prange
+
+from .._config import kernel, serial_and_parallel
+from .simd import vector_lanes, vfma, vload, vsplat_at, vstore, vzeros
+
+#: Rows of the register tile.
+MR = 6
+#: Length of a chunk of the summed dimension (k).
+KC = 256
+#: Rows of opA packed at once (MC x KC stays in L2 while the block's column panels sweep it).
+MC = 96
+
+
+def scratch_size(block_cols, lanes):
+    """Elements of packing buffer one thread needs for blocks of up to ``block_cols`` columns."""
+    NR = 2 * lanes
+    return (-(-block_cols // NR) * NR + MC) * KC + MR * NR
+
+
+@kernel
+def tile(Ap, a_base, Bp, b_base, depth, out):
+    """One MR x NR tile of products of packed panels: ``out = Ap-panel · Bp-panel``.
+
+    Parameters
+    ----------
+    Ap : ndarray, 1-D
+        Packed opA: element (i, k) of the tile at ``a_base + k * MR + i`` (see :func:`pack_a`).
+    Bp : ndarray, 1-D
+        Packed opB: element (k, j) at ``b_base + k * NR + j`` (see :func:`pack_b`).
+    depth : int
+        Number of k steps.
+    out : ndarray, 1-D, at least MR * NR elements
+        Receives the tile, row-major. Writing whole vectors to a small buffer keeps this kernel
+        free of edge cases; the caller copies the valid part out (MR * NR elements per
+        ``depth`` steps of 12 vector FMAs).
+    """
+    L = vector_lanes(out)
+    NR = 2 * L
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = vzeros(out)
+    for k in range(depth):
+        b = b_base + k * NR
+        b0 = vload(Bp, b)
+        b1 = vload(Bp, b + L)
+        a = a_base + k * MR
+        broadcast = vsplat_at(Ap, a)
+        c00 = vfma(broadcast, b0, c00)
+        c01 = vfma(broadcast, b1, c01)
+        broadcast = vsplat_at(Ap, a + 1)
+        c10 = vfma(broadcast, b0, c10)
+        c11 = vfma(broadcast, b1, c11)
+        broadcast = vsplat_at(Ap, a + 2)
+        c20 = vfma(broadcast, b0, c20)
+        c21 = vfma(broadcast, b1, c21)
+        broadcast = vsplat_at(Ap, a + 3)
+        c30 = vfma(broadcast, b0, c30)
+        c31 = vfma(broadcast, b1, c31)
+        broadcast = vsplat_at(Ap, a + 4)
+        c40 = vfma(broadcast, b0, c40)
+        c41 = vfma(broadcast, b1, c41)
+        broadcast = vsplat_at(Ap, a + 5)
+        c50 = vfma(broadcast, b0, c50)
+        c51 = vfma(broadcast, b1, c51)
+    vstore(out, 0, c00)
+    vstore(out, L, c01)
+    vstore(out, NR, c10)
+    vstore(out, NR + L, c11)
+    vstore(out, 2 * NR, c20)
+    vstore(out, 2 * NR + L, c21)
+    vstore(out, 3 * NR, c30)
+    vstore(out, 3 * NR + L, c31)
+    vstore(out, 4 * NR, c40)
+    vstore(out, 4 * NR + L, c41)
+    vstore(out, 5 * NR, c50)
+    vstore(out, 5 * NR + L, c51)
+
+
+@kernel
+def pack_a(A, a_trans, r_start, r_stop, k0, k1, packed):
+    """Copy opA[r_start:r_stop, k0:k1] into ``packed`` as MR-row panels, each k-major.
+
+    Panel p holds rows ``r_start + p*MR ...``; within it element (i, k) sits at
+    ``p*MR*(k1-k0) + (k-k0)*MR + i``, so the micro-kernel broadcasts from consecutive memory.
+    Rows past ``r_stop`` are zero.
+    """
+    M = A.shape[1] if a_trans else A.shape[0]
+    K = A.shape[0] if a_trans else A.shape[1]
+    width = k1 - k0
+    zero = packed.dtype.type(0)
+    for r0 in range(r_start, r_stop, MR):
+        base = (r0 - r_start) * width
+        for i in range(MR):
+            r = r0 + i
+            if r < r_stop:
+                if a_trans:
+                    for k in range(k0, k1):
+                        packed[base + (k - k0) * MR + i] = A[k, r]
+                else:
+                    for k in range(k0, k1):
+                        packed[base + (k - k0) * MR + i] = A[r, k]
+            else:
+                for k in range(k0, k1):
+                    packed[base + (k - k0) * MR + i] = zero
+
+
+@kernel
+def pack_b(B, b_trans, c0, cols, k0, k1, packed, NR):
+    """Copy opB[k0:k1, c0:c0+NR] into ``packed``, k-major (NR contiguous columns per k).
+
+    Columns past ``cols`` are zero. Packing makes the panel contiguous: read in place, a row
+    stride that is a multiple of 1 KiB would map every row of the panel to the same few L1 sets.
+    """
+    zero = packed.dtype.type(0)
+    if b_trans:
+        for c in range(NR):
+            if c < cols:
+                for k in range(k0, k1):
+                    packed[(k - k0) * NR + c] = B[c0 + c, k]
+            else:
+                for k in range(k0, k1):
+                    packed[(k - k0) * NR + c] = zero
+    else:
+        for k in range(k0, k1):
+            row = (k - k0) * NR
+            for c in range(cols):
+                packed[row + c] = B[k, c0 + c]
+            for c in range(cols, NR):
+                packed[row + c] = zero
+
+
+@kernel
+def block_product(A, a_trans, B, b_trans, C, r_start, r_stop, c_start, c_stop, scratch):
+    """``C[r_start:r_stop, c_start:c_stop] = opA · opB`` for one block (one parallel task).
+
+    Loop order of a BLIS-style GEMM: for each chunk of k, the block's opB columns are packed once
+    (``KC`` x block width, reused by every row), then each ``MC`` rows of opA are packed (reused
+    by every column panel) and swept tile by tile. ``scratch`` is this thread's buffer of
+    :func:`scratch_size` elements.
+    """
+    L = vector_lanes(C)
+    NR = 2 * L
+    K = A.shape[0] if a_trans else A.shape[1]
+    panels = (c_stop - c_start + NR - 1) // NR
+    b_block = scratch[:panels * NR * KC]
+    a_block = scratch[panels * NR * KC:(panels * NR + MC) * KC]
+    out = scratch[(panels * NR + MC) * KC:(panels * NR + MC) * KC + MR * NR]
+    for k0 in range(0, K, KC):
+        k1 = min(k0 + KC, K)
+        width = k1 - k0
+        for p in range(panels):
+            c0 = c_start + p * NR
+            pack_b(B, b_trans, c0, min(NR, c_stop - c0), k0, k1, b_block[p * NR * width:], NR)
+        for m0 in range(r_start, r_stop, MC):
+            m1 = min(m0 + MC, r_stop)
+            pack_a(A, a_trans, m0, m1, k0, k1, a_block)
+            for p in range(panels):
+                c0 = c_start + p * NR
+                cols = min(NR, c_stop - c0)
+                for r0 in range(m0, m1, MR):
+                    tile(a_block, (r0 - m0) * width, b_block, p * NR * width, width, out)
+                    for i in range(min(MR, m1 - r0)):
+                        if k0 == 0:
+                            for j in range(cols):
+                                C[r0 + i, c0 + j] = out[i * NR + j]
+                        else:
+                            for j in range(cols):
+                                C[r0 + i, c0 + j] += out[i * NR + j]

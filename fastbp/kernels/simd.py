@@ -1,0 +1,254 @@
+"""SIMD vectors for Numba kernels: a vector type and the handful of operations a GEMM needs.
+
+Numba leaves LLVM's SLP vectorizer off (it miscompiled code, numba#8852), so a register-blocked
+product written with scalar accumulators stays scalar, and the loop vectorizer only vectorizes the
+*dot* form of a sum, which pays a horizontal reduction per output. These intrinsics let a kernel
+hold a block of outputs in vector registers explicitly — the outer-product micro-kernel every fast
+BLAS uses — while the loops stay ordinary Numba loops.
+
+A vector holds ``lanes(dtype)`` elements: 8 float32 or 4 float64, one 256-bit AVX register. On a
+CPU without AVX, LLVM splits each operation into two 128-bit ones; results are the same.
+
+Operations (usable only inside kernels):
+
+* ``vload(a, i)`` / ``vstore(a, i, v)``: lanes consecutive elements of the C-contiguous array
+  ``a`` starting at flat index ``i``; ``vload_part(a, i, n)`` / ``vstore_part(a, i, v, n)`` touch
+  only the first ``n`` lanes (masked, never reading or writing past them).
+* ``vsplat(x)``: every lane equal to the scalar ``x``; ``vsplat_at(a, i)``: to element i of
+  ``a``; ``vzeros(a)``: zeros of a's dtype.
+* ``vfma(a, b, c)``: a * b + c, fused; ``vadd``, ``vmul``.
+* ``vlane(v, j)``: lane j as a scalar.
+* ``vector_lanes(a)``: the lane count for a's dtype, a compile-time constant.
+"""
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, overload, register_model
+
+
+class SimdVector(types.Type):
+    """Numba type of a vector of ``lanes`` elements of the float type ``dtype``."""
+
+    def __init__(self, dtype, lanes):
+        self.dtype = dtype
+        self.lanes = lanes
+        super().__init__(name=f"SimdVector({dtype} x {lanes})")
+
+
+@register_model(SimdVector)
+class _SimdVectorModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        element = dmm.lookup(fe_type.dtype).get_value_type()
+        super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.lanes))
+
+
+def lanes(dtype):
+    """Elements of ``dtype`` (a Numba float type) in one 256-bit vector."""
+    if dtype == types.float32:
+        return 8
+    if dtype == types.float64:
+        return 4
+    raise TypeError(f"SIMD vectors hold float32 or float64, not {dtype}")
+
+
+def _vector_of(array_or_scalar):
+    dtype = getattr(array_or_scalar, "dtype", array_or_scalar)
+    return SimdVector(dtype, lanes(dtype))
+
+
+def _contiguous(array):
+    if not isinstance(array, types.Array) or array.layout != "C":
+        raise TypeError(f"SIMD loads and stores need a C-contiguous array, got {array}")
+
+
+def _element_pointer(context, builder, array_type, array, index, vector_type):
+    data = context.make_array(array_type)(context, builder, array).data
+    return builder.bitcast(builder.gep(data, [index]),
+                           context.get_value_type(vector_type).as_pointer())
+
+
+def _lane_mask(builder, count, lane_count):
+    """<lanes x i1>: lane j is on when j < count."""
+    index_type = ir.IntType(64)
+    lane_numbers = ir.Constant(ir.VectorType(index_type, lane_count), list(range(lane_count)))
+    limit = builder.insert_element(ir.Constant(ir.VectorType(index_type, lane_count),
+                                               ir.Undefined),
+                                   builder.sext(count, index_type) if count.type.width < 64
+                                   else count, ir.Constant(ir.IntType(32), 0))
+    limit = builder.shuffle_vector(limit, ir.Constant(limit.type, ir.Undefined),
+                                   ir.Constant(ir.VectorType(ir.IntType(32), lane_count),
+                                               [0] * lane_count))
+    return builder.icmp_unsigned("<", lane_numbers, limit)
+
+
+def _float_suffix(vector_type):
+    bits = 32 if vector_type.dtype == types.float32 else 64
+    return f"v{vector_type.lanes}f{bits}"
+
+
+@intrinsic
+def vload(typingctx, array, index):
+    _contiguous(array)
+    vector = _vector_of(array)
+
+    def codegen(context, builder, signature, args):
+        pointer = _element_pointer(context, builder, signature.args[0], args[0], args[1], vector)
+        return builder.load(pointer, align=signature.args[0].dtype.bitwidth // 8)
+
+    return vector(array, index), codegen
+
+
+@intrinsic
+def vstore(typingctx, array, index, value):
+    _contiguous(array)
+
+    def codegen(context, builder, signature, args):
+        pointer = _element_pointer(context, builder, signature.args[0], args[0], args[1],
+                                   signature.args[2])
+        builder.store(args[2], pointer, align=signature.args[0].dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.none(array, index, value), codegen
+
+
+@intrinsic
+def vload_part(typingctx, array, index, count):
+    _contiguous(array)
+    vector = _vector_of(array)
+
+    def codegen(context, builder, signature, args):
+        vector_llvm = context.get_value_type(vector)
+        pointer = _element_pointer(context, builder, signature.args[0], args[0], args[1], vector)
+        mask = _lane_mask(builder, args[2], vector.lanes)
+        function = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(vector_llvm, [pointer.type, ir.IntType(32), mask.type, vector_llvm]),
+            f"llvm.masked.load.{_float_suffix(vector)}.p0{_float_suffix(vector)}")
+        alignment = ir.Constant(ir.IntType(32), signature.args[0].dtype.bitwidth // 8)
+        return builder.call(function, [pointer, alignment, mask, ir.Constant(vector_llvm, None)])
+
+    return vector(array, index, count), codegen
+
+
+@intrinsic
+def vstore_part(typingctx, array, index, value, count):
+    _contiguous(array)
+
+    def codegen(context, builder, signature, args):
+        vector = signature.args[2]
+        vector_llvm = context.get_value_type(vector)
+        pointer = _element_pointer(context, builder, signature.args[0], args[0], args[1], vector)
+        mask = _lane_mask(builder, args[3], vector.lanes)
+        function = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [vector_llvm, pointer.type, ir.IntType(32),
+                                            mask.type]),
+            f"llvm.masked.store.{_float_suffix(vector)}.p0{_float_suffix(vector)}")
+        alignment = ir.Constant(ir.IntType(32), signature.args[0].dtype.bitwidth // 8)
+        builder.call(function, [args[2], pointer, alignment, mask])
+        return context.get_dummy_value()
+
+    return types.none(array, index, value, count), codegen
+
+
+@intrinsic
+def vsplat(typingctx, scalar):
+    vector = _vector_of(scalar)
+
+    def codegen(context, builder, signature, args):
+        vector_llvm = context.get_value_type(vector)
+        first = builder.insert_element(ir.Constant(vector_llvm, ir.Undefined), args[0],
+                                       ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(first, ir.Constant(vector_llvm, ir.Undefined),
+                                      ir.Constant(ir.VectorType(ir.IntType(32), vector.lanes),
+                                                  [0] * vector.lanes))
+
+    return vector(scalar), codegen
+
+
+@intrinsic
+def vzeros(typingctx, array):
+    vector = _vector_of(array)
+
+    def codegen(context, builder, signature, args):
+        return ir.Constant(context.get_value_type(vector), None)
+
+    return vector(array), codegen
+
+
+@intrinsic
+def vfma(typingctx, a, b, c):
+    if not (isinstance(a, SimdVector) and a == b == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        vector_llvm = context.get_value_type(a)
+        function = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(vector_llvm, [vector_llvm] * 3),
+            f"llvm.fma.{_float_suffix(a)}")
+        return builder.call(function, args)
+
+    return a(a, b, c), codegen
+
+
+@intrinsic
+def vadd(typingctx, a, b):
+    if not (isinstance(a, SimdVector) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fadd(args[0], args[1])
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def vmul(typingctx, a, b):
+    if not (isinstance(a, SimdVector) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fmul(args[0], args[1])
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def vlane(typingctx, vector, index):
+    if not isinstance(vector, SimdVector):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.extract_element(args[0], args[1])
+
+    return vector.dtype(vector, index), codegen
+
+
+def vector_lanes(array):
+    """Lane count of ``array``'s dtype (a compile-time constant inside kernels)."""
+    raise NotImplementedError("vector_lanes() is only callable inside Numba kernels")
+
+
+@overload(vector_lanes, inline="always")
+def _vector_lanes_overload(array):
+    count = lanes(array.dtype)
+    return lambda array: count
+
+
+@intrinsic
+def vsplat_at(typingctx, array, index):
+    """Every lane equal to element ``index`` of the flat C-contiguous ``array`` (no bounds check)."""
+    _contiguous(array)
+    vector = _vector_of(array)
+
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        scalar = builder.load(builder.gep(data, [args[1]]))
+        vector_llvm = context.get_value_type(vector)
+        first = builder.insert_element(ir.Constant(vector_llvm, ir.Undefined), scalar,
+                                       ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(first, ir.Constant(vector_llvm, ir.Undefined),
+                                      ir.Constant(ir.VectorType(ir.IntType(32), vector.lanes),
+                                                  [0] * vector.lanes))
+
+    return vector(array, index), codegen
