@@ -32,13 +32,18 @@ PARALLEL_MIN_ELEMENTS = 200_000
 _OPTIONS = dict(fastmath=set(FASTMATH), cache=CACHE, error_model=ERROR_MODEL, nogil=True)
 
 
-def kernel(function=None, **extra):
+def kernel(function=None, exact=False, **extra):
     """Compile ``function`` lazily as a serial Numba kernel with fastbp's options.
 
-    Usable bare (``@kernel``) or with extra Numba options (``@kernel(inline="always")``).
+    Usable bare (``@kernel``) or with options (``@kernel(inline="always")``). ``exact=True``
+    turns fast-math off, for kernels that must reproduce NumPy's NaN and inf bit for bit:
+    with ``reassoc`` and ``nsz`` LLVM may factor ``y*log(a) + (1-y)*log(1-a)`` into a form that
+    gives ``0 * inf = NaN`` where NumPy gives inf.
     """
+    options = dict(_OPTIONS, fastmath=False) if exact else _OPTIONS
+
     def decorate(fn):
-        return numba.njit(**_OPTIONS, **extra)(fn)
+        return numba.njit(**options, **extra)(fn)
 
     return decorate if function is None else decorate(function)
 

@@ -186,10 +186,9 @@ def update_parameters(params, grads, learning_rate):
         for name in ("W", "b"):
             value = np.asarray(parameters[name + str(l)])
             grad = np.asarray(grads["d" + name + str(l)])
-            if value.shape != grad.shape:
-                raise ValueError(f"{name}{l} {value.shape} and d{name}{l} {grad.shape} must have "
-                                 "the same shape")
             dtype = _working_dtype(value, grad)
+            # NumPy's broadcasting rules (and its error for shapes that do not broadcast)
+            value, grad = np.broadcast_arrays(value, grad)
             value = np.ascontiguousarray(value, dtype=dtype)
             result = np.empty_like(value)
             scaled_difference(value, np.ascontiguousarray(grad, dtype=dtype), learning_rate,

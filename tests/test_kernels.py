@@ -1,0 +1,409 @@
+"""The Numba kernels against plain NumPy / fastbp.reference, in float32 and float64.
+
+Covers kernels.dense (dense_forward, dense_weight_gradients, dense_input_gradients,
+transpose_into), kernels.losses (batch_loss, output_gradient, course_cost,
+course_output_gradient) and kernels.activations (activate_array, backprop_array, activation_code),
+over random shapes: m = 1, one neuron, widths that are not multiples of 8, and shapes large enough
+to take the parallel path.
+"""
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+from fastbp import _config
+from fastbp import reference as ref
+from fastbp.kernels import activations as act
+from fastbp.kernels import losses
+from fastbp.kernels.dense import (dense_forward, dense_input_gradients, dense_weight_gradients,
+                                  transpose_into)
+
+from _helpers import assert_close, assert_same_nonfinite
+
+DTYPES = [np.float64, np.float32]
+WIDTHS = [1, 3, 7, 8, 9, 33, 65, 130]
+HIDDEN_CODES = [act.LINEAR, act.RELU, act.LEAKY_RELU, act.TANH, act.SIGMOID]
+FORWARD_CODES = HIDDEN_CODES + [act.SOFTMAX]
+
+
+def _names(codes):
+    return [act.NAMES[code] for code in codes]
+
+
+#: (m, n_prev, n) shapes whose sums take the parallel path (checked in the tests).
+PARALLEL_SHAPES = [(100, 33, 65), (130, 130, 9), (1, 600, 300), (257, 65, 17)]
+
+widths = st.sampled_from(WIDTHS)
+examples = st.one_of(st.sampled_from([1, 2, 3, 7, 9, 65, 130]), st.integers(1, 80))
+seeds = st.integers(0, 2**32 - 1)
+
+
+def _is_parallel(m, n_prev, n):
+    return 2 * m * n * n_prev >= _config.PARALLEL_MIN_FLOPS
+
+
+def _activate(Z, code):
+    """reference.activate for a neuron-major Z (softmax over each column)."""
+    return ref.activate(Z, act.NAMES[code])
+
+
+def _random(rng, shape, dtype, scale=1.0):
+    return (scale * rng.standard_normal(shape)).astype(dtype)
+
+
+# ----------------------------------------------------------------------------------- forward
+def check_dense_forward(m, n_prev, n, code, dtype, seed, write_neuron_major=True, keep_z=True):
+    rng = np.random.default_rng(seed)
+    A_prev_t = _random(rng, (m, n_prev), dtype)
+    W = _random(rng, (n, n_prev), dtype, 1 / np.sqrt(n_prev))
+    b = _random(rng, n, dtype)
+    A_t = np.full((m, n), np.nan, dtype)
+    A = np.full((n, m), -7.0, dtype)
+    Z_t = np.full((m, n), np.nan, dtype) if keep_z else np.empty((0, 0), dtype)
+    dense_forward(A_prev_t, W, b, code, A_t, A, Z_t, write_neuron_major, keep_z)
+
+    W64, A64, b64 = (a.astype(np.float64) for a in (W, A_prev_t.T, b[:, None]))
+    Z_ref = W64 @ A64 + b64
+    A_ref = _activate(Z_ref, code)
+    # a sum is as accurate as its terms are large; every g here has |g'| <= 1
+    scale = (np.abs(W64) @ np.abs(A64) + np.abs(b64)).max()
+    assert A_t.dtype == dtype
+    assert_close(A_t, A_ref.T, dtype, what=f"A_t code={code}", scale=scale)
+    if keep_z:
+        assert_close(Z_t, Z_ref.T, dtype, what="Z_t", scale=scale)
+    if write_neuron_major:
+        np.testing.assert_array_equal(A, A_t.T)
+    else:
+        assert (A == -7.0).all(), "A was written although write_neuron_major is False"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code", FORWARD_CODES, ids=_names(FORWARD_CODES))
+@given(m=examples, n_prev=widths, n=widths, seed=seeds)
+def test_dense_forward_matches_numpy(dtype, code, m, n_prev, n, seed):
+    check_dense_forward(m, n_prev, n, code, dtype, seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code", FORWARD_CODES, ids=_names(FORWARD_CODES))
+@pytest.mark.parametrize("m, n_prev, n", PARALLEL_SHAPES)
+def test_dense_forward_parallel_path(dtype, code, m, n_prev, n):
+    assert _is_parallel(m, n_prev, n)
+    check_dense_forward(m, n_prev, n, code, dtype, seed=m * n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code", [act.RELU, act.SOFTMAX], ids=["relu", "softmax"])
+@pytest.mark.parametrize("write_neuron_major, keep_z", [(False, False), (False, True),
+                                                        (True, False)])
+def test_dense_forward_optional_outputs(dtype, code, write_neuron_major, keep_z):
+    check_dense_forward(11, 9, 7, code, dtype, 5, write_neuron_major, keep_z)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_forward_one_example_one_neuron(dtype):
+    check_dense_forward(1, 1, 1, act.SIGMOID, dtype, 3)
+    check_dense_forward(1, 1, 1, act.SOFTMAX, dtype, 3)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_rows_on_the_parallel_elementwise_path(dtype):
+    # m * n >= PARALLEL_MIN_ELEMENTS sends the softmax normalization to its parallel copy
+    m, n = 2100, 100
+    assert m * n >= _config.PARALLEL_MIN_ELEMENTS
+    check_dense_forward(m, 3, n, act.SOFTMAX, dtype, 11)
+
+
+# ----------------------------------------------------------------------------- weight grads
+def check_weight_gradients(m, n_prev, n, dtype, seed, l2=0.0):
+    rng = np.random.default_rng(seed)
+    dZ = _random(rng, (n, m), dtype)
+    A_prev = _random(rng, (n_prev, m), dtype)
+    W = _random(rng, (n, n_prev), dtype)
+    dW = np.full((n, n_prev), np.nan, dtype)
+    db = np.full(n, np.nan, dtype)
+    scale = dtype(1.0 / m)
+    dense_weight_gradients(dZ, A_prev, dW, db, scale, dtype(l2), W)
+
+    dZ64, A64, W64 = (a.astype(np.float64) for a in (dZ, A_prev, W))
+    l2 = float(dtype(l2))
+    dW_ref = dZ64 @ A64.T / m + l2 * W64
+    db_ref = dZ64.sum(axis=1) / m
+    assert dW.dtype == dtype and db.dtype == dtype
+    assert_close(dW, dW_ref, dtype, what="dW",
+                 scale=(np.abs(dZ64) @ np.abs(A64).T / m + l2 * np.abs(W64)).max())
+    assert_close(db, db_ref, dtype, what="db", scale=np.abs(dZ64).mean(axis=1).max())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(m=examples, n_prev=widths, n=widths, seed=seeds, l2=st.sampled_from([0.0, 0.3]))
+def test_dense_weight_gradients_match_numpy(dtype, m, n_prev, n, seed, l2):
+    check_weight_gradients(m, n_prev, n, dtype, seed, l2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, n_prev, n", PARALLEL_SHAPES)
+def test_dense_weight_gradients_parallel_path(dtype, m, n_prev, n):
+    assert _is_parallel(m, n_prev, n)
+    check_weight_gradients(m, n_prev, n, dtype, seed=n, l2=0.1)
+
+
+# ------------------------------------------------------------------------------ input grads
+def check_input_gradients(m, n_prev, n, code, dtype, seed, g_is_input, write_neuron_major=True):
+    rng = np.random.default_rng(seed)
+    dZ_t = _random(rng, (m, n), dtype)
+    W = _random(rng, (n, n_prev), dtype)
+    W_t = np.ascontiguousarray(W.T)
+    Z_prev = rng.standard_normal((n_prev, m))
+    Z_prev[np.abs(Z_prev) < 1e-3] = 0.5  # keep relu's kink out of float32 rounding
+    name = act.NAMES[code]
+    # g' at Z, or recovered from A = g(Z): what the network and the course pass respectively
+    G = Z_prev if g_is_input else ref.activate(Z_prev, name)
+    G_t = np.ascontiguousarray(G.T.astype(dtype))
+    dZ_prev_t = np.full((m, n_prev), np.nan, dtype)
+    dZ_prev = np.full((n_prev, m), -7.0, dtype)
+    dense_input_gradients(dZ_t, W_t, code, G_t, g_is_input, dZ_prev_t, dZ_prev,
+                          write_neuron_major)
+
+    W64, dZ64 = W.astype(np.float64), dZ_t.astype(np.float64).T
+    expected = (W64.T @ dZ64) * ref.derivative(Z_prev, name)
+    assert dZ_prev_t.dtype == dtype
+    assert_close(dZ_prev_t, expected.T, dtype, what=f"dZ_prev_t code={code}",
+                 scale=(np.abs(W64.T) @ np.abs(dZ64)).max())
+    if write_neuron_major:
+        np.testing.assert_array_equal(dZ_prev, dZ_prev_t.T)
+    else:
+        assert (dZ_prev == -7.0).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code", HIDDEN_CODES, ids=_names(HIDDEN_CODES))
+@pytest.mark.parametrize("g_is_input", [True, False])
+@given(m=examples, n_prev=widths, n=widths, seed=seeds)
+def test_dense_input_gradients_match_numpy(dtype, code, g_is_input, m, n_prev, n, seed):
+    check_input_gradients(m, n_prev, n, code, dtype, seed, g_is_input)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code", HIDDEN_CODES, ids=_names(HIDDEN_CODES))
+@pytest.mark.parametrize("m, n_prev, n", PARALLEL_SHAPES)
+def test_dense_input_gradients_parallel_path(dtype, code, m, n_prev, n):
+    assert _is_parallel(m, n_prev, n)
+    check_input_gradients(m, n_prev, n, code, dtype, seed=m + n, g_is_input=False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dense_input_gradients_without_neuron_major_copy(dtype):
+    check_input_gradients(10, 9, 7, act.TANH, dtype, 1, True, write_neuron_major=False)
+
+
+# -------------------------------------------------------------------------------- transpose
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (7, 33), (130, 65), (450, 460)])
+def test_transpose_into_is_exact(dtype, shape, rng):
+    source = _random(rng, shape, dtype)
+    target = np.full(shape[::-1], np.nan, dtype)
+    transpose_into(source, target)
+    np.testing.assert_array_equal(target, source.T)
+
+
+def test_transpose_parallel_shape_is_large_enough():
+    assert 450 * 460 >= _config.PARALLEL_MIN_ELEMENTS
+
+
+# ----------------------------------------------------------------------------------- losses
+LOSS_OF_OUTPUT = {"sigmoid": losses.BCE, "softmax": losses.CE, "linear": losses.MSE}
+
+
+def _loss_inputs(rng, output, n, m, dtype, scale=2.0):
+    Z = scale * rng.standard_normal((n, m))
+    A = ref.activate(Z, output)
+    if output == "sigmoid":
+        Y = rng.integers(0, 2, (n, m)).astype(np.float64)
+    elif output == "softmax":
+        Y = np.eye(n)[:, rng.integers(0, n, m)]
+    else:
+        Y = rng.standard_normal((n, m))
+    return Z.astype(dtype), A.astype(dtype), Y.astype(dtype)
+
+
+def _t(array):
+    return np.ascontiguousarray(array.T)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
+@pytest.mark.parametrize("weighted", [False, True])
+@given(m=examples, n=st.sampled_from([1, 2, 3, 7, 9]), seed=seeds)
+def test_batch_loss_matches_reference(dtype, output, weighted, m, n, seed):
+    rng = np.random.default_rng(seed)
+    Z, A, Y = _loss_inputs(rng, output, n, m, dtype)
+    weights = rng.uniform(0.1, 2.0, m).astype(dtype)
+    value = losses.batch_loss(LOSS_OF_OUTPUT[output], _t(Z), _t(A), _t(Y),
+                              weights if weighted else np.empty(0, dtype), weighted)
+    expected = ref.loss(Z.astype(np.float64), A.astype(np.float64), Y.astype(np.float64), output,
+                        weights.astype(np.float64) if weighted else None)
+    # BCE and CE subtract z*y from terms as large as |z|: that is the loss's own magnitude
+    assert_close(value, expected, dtype, what="batch_loss",
+                 scale=expected + np.abs(Z.astype(np.float64)).sum(axis=0).mean())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batch_loss_is_finite_and_exact_for_huge_logits(dtype):
+    # logits of magnitude 1e4: A rounds to exactly 0 or 1, yet the loss comes from the logits
+    Z = np.array([[1e4, -1e4, 1e4, -1e4, 0.0]], dtype)
+    A = np.array([[1.0, 0.0, 1.0, 0.0, 0.5]], dtype)
+    Y = np.array([[1.0, 0.0, 0.0, 1.0, 1.0]], dtype)
+    bce = losses.batch_loss(losses.BCE, _t(Z), _t(A), _t(Y), np.empty(0, dtype), False)
+    assert np.isfinite(bce)
+    assert_close(bce, (0 + 0 + 1e4 + 1e4 + np.log(2)) / 5, dtype, what="BCE")
+
+    Zs = np.array([[1e4, -1e4], [-1e4, 1e4], [1e4 - 1, 0.0]], dtype)
+    As = ref.activate(Zs.astype(np.float64), "softmax").astype(dtype)
+    Ys = np.array([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]], dtype)
+    ce = losses.batch_loss(losses.CE, _t(Zs), _t(As), _t(Ys), np.empty(0, dtype), False)
+    assert np.isfinite(ce)
+    # example 0: log(1 + e^-1); example 1: log-sum-exp is 1e4, the true class has -1e4
+    expected = (np.log1p(np.exp(-1.0)) + 2e4) / 2
+    assert_close(ce, expected, dtype, what="CE")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+@given(m=examples, n=st.sampled_from([1, 3, 9]), seed=seeds)
+def test_output_gradient_is_A_minus_Y_in_both_layouts(dtype, weighted, m, n, seed):
+    rng = np.random.default_rng(seed)
+    A = _random(rng, (n, m), dtype)
+    Y = _random(rng, (n, m), dtype)
+    weights = rng.uniform(0.1, 2.0, m).astype(dtype)
+    dZ_t = np.full((m, n), np.nan, dtype)
+    dZ = np.full((n, m), np.nan, dtype)
+    losses.output_gradient(_t(A), _t(Y), weights if weighted else np.empty(0, dtype), weighted,
+                           dZ_t, dZ)
+    expected = (A - Y) * weights if weighted else A - Y
+    assert dZ.dtype == dtype
+    assert_close(dZ, expected, dtype, tol=1e-6 if dtype == np.float32 else 1e-15)
+    np.testing.assert_array_equal(dZ_t, dZ.T)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(m=examples, rows=st.sampled_from([1, 2, 5]), seed=seeds)
+def test_course_cost_matches_reference(dtype, m, rows, seed):
+    rng = np.random.default_rng(seed)
+    AL = rng.uniform(0.01, 0.99, (rows, m)).astype(dtype)
+    Y = rng.integers(0, 2, (rows, m)).astype(dtype)
+    value = losses.course_cost(AL, Y)
+    expected = ref.compute_cost(AL.astype(np.float64), Y.astype(np.float64))
+    assert_close(value, expected, dtype, what="course_cost")
+
+
+# AL exactly 0 or 1 (and NaN) with either label: log(0) gives inf, 0 * log(0) gives NaN
+COURSE_EDGE_CASES = [
+    ([[0.0]], [[1.0]]),                      # -1 * log(0): +inf
+    ([[1.0]], [[0.0]]),                      # -1 * log(1 - 1): +inf
+    ([[0.0]], [[0.0]]),                      # 0 * log(0): NaN
+    ([[1.0]], [[1.0]]),                      # 0 * log(0): NaN
+    ([[1.0, 0.5, 0.0]], [[0.0, 1.0, 1.0]]),  # +inf among finite terms
+    ([[0.0, 1.0, 0.0, 1.0, np.nan, 0.3]], [[0.0, 1.0, 1.0, 0.0, 1.0, 1.0]]),
+]
+COURSE_EDGE_IDS = ["AL0-Y1", "AL1-Y0", "AL0-Y0", "AL1-Y1", "inf-among-finite", "with-NaN"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("AL, Y", COURSE_EDGE_CASES, ids=COURSE_EDGE_IDS)
+def test_course_cost_keeps_numpys_nan_and_inf(dtype, AL, Y):
+    AL = np.array(AL, dtype)
+    Y = np.array(Y, dtype)
+    with np.errstate(all="ignore"):
+        expected = ref.compute_cost(AL, Y)
+    assert_same_nonfinite(losses.course_cost(AL, Y), expected, what="course_cost")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("AL, Y", COURSE_EDGE_CASES, ids=COURSE_EDGE_IDS)
+def test_course_output_gradient_keeps_numpys_nan_and_inf(dtype, AL, Y):
+    AL = np.array(AL, dtype)
+    Y = np.array(Y, dtype)
+    with np.errstate(all="ignore"):
+        expected = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    dAL = np.full_like(AL, 7.0)
+    losses.course_output_gradient(AL, Y, dAL)
+    assert dAL.dtype == dtype
+    assert_same_nonfinite(dAL, expected, what="dAL")
+
+
+# ------------------------------------------------------------------------------ activations
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code", FORWARD_CODES, ids=_names(FORWARD_CODES))
+@given(m=examples, n=widths, seed=seeds)
+def test_activate_array_matches_reference(dtype, code, m, n, seed):
+    rng = np.random.default_rng(seed)
+    Z = _random(rng, (n, m), dtype, 3.0)
+    A = np.full_like(Z, np.nan)
+    act.activate_array(code, Z, A)
+    assert A.dtype == dtype
+    assert_close(A, _activate(Z.astype(np.float64), code), dtype, what=act.NAMES[code])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("code", HIDDEN_CODES, ids=_names(HIDDEN_CODES))
+@given(m=examples, n=widths, seed=seeds)
+def test_backprop_array_matches_reference(dtype, code, m, n, seed):
+    rng = np.random.default_rng(seed)
+    Z = _random(rng, (n, m), dtype, 3.0)
+    dA = _random(rng, (n, m), dtype)
+    dZ = np.full_like(Z, np.nan)
+    dZ_t = np.full((m, n), np.nan, dtype)
+    act.backprop_array(code, dA, Z, dZ, dZ_t)
+    expected = dA.astype(np.float64) * ref.derivative(Z.astype(np.float64), act.NAMES[code])
+    # |g'| <= 1, and 1 - tanh(z)**2 cancels for large |z|: the error scale is |dA|
+    assert_close(dZ, expected, dtype, what=act.NAMES[code], scale=np.abs(dA).max())
+    np.testing.assert_array_equal(dZ_t, dZ.T)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activations_at_special_values(dtype):
+    Z = np.array([[np.nan, -np.inf, np.inf, -1e4, 1e4, 0.0, -0.0]], dtype)
+    results = {}
+    with np.errstate(all="ignore"):
+        for code in [act.RELU, act.SIGMOID, act.TANH, act.LEAKY_RELU, act.LINEAR]:
+            A = np.empty_like(Z)
+            act.activate_array(code, Z, A)
+            expected = ref.activate(Z, act.NAMES[code])
+            assert_same_nonfinite(A, expected, what=act.NAMES[code])
+            results[code] = A[0]
+    assert np.isnan(results[act.RELU][0])  # np.maximum(0, NaN) is NaN: relu passes it
+    np.testing.assert_array_equal(results[act.SIGMOID][1:5], [0.0, 1.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_derivative_zeroes_infinite_dA_where_Z_not_positive(dtype):
+    Z = np.array([[-1.0, 0.0, -0.0, 2.0, np.nan]], dtype)
+    dA = np.array([[np.inf, -np.inf, np.nan, np.inf, 3.0]], dtype)
+    dZ = np.empty_like(Z)
+    dZ_t = np.empty((Z.shape[1], 1), dtype)
+    act.backprop_array(act.RELU, dA, Z, dZ, dZ_t)
+    expected = ref.relu_backward(dA, Z)  # the course's dZ[Z <= 0] = 0
+    assert_same_nonfinite(dZ, expected, what="relu_backward")
+    np.testing.assert_array_equal(dZ[0, :3], 0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_at_huge_logits(dtype):
+    Z = np.array([[1e4, -1e4, 3.0], [1e4 - 1, -1e4, 3.0], [-1e4, 1e4, 3.0]], dtype)
+    A = np.full_like(Z, np.nan)
+    act.activate_array(act.SOFTMAX, Z, A)
+    p = 1 / (1 + np.exp(-1.0))
+    expected = np.array([[p, 0, 1 / 3], [1 - p, 0, 1 / 3], [0, 1, 1 / 3]])
+    assert_close(A, expected, dtype, what="softmax")
+
+
+def test_activation_code_names_and_errors():
+    assert act.activation_code("relu") == act.RELU
+    assert act.activation_code("identity") == act.activation_code("linear") == act.LINEAR
+    assert act.activation_code("softmax", output=True) == act.SOFTMAX
+    with pytest.raises(ValueError, match="unknown hidden activation 'softmax'"):
+        act.activation_code("softmax")
+    with pytest.raises(ValueError, match="unknown output activation 'relu'"):
+        act.activation_code("relu", output=True)
+    with pytest.raises(ValueError, match="unknown hidden activation"):
+        act.activation_code(None)
