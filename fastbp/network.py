@@ -139,7 +139,7 @@ class Network:
         self.history = History()
         self.samples_seen_ = 0
         self.learning_rate_ = None
-        self._workspace = None
+        self._workspaces = {}
         self._last_forward = None
         self._optimizer = None
 
@@ -181,10 +181,15 @@ class Network:
     def _model(self):
         return (self._dims, self._codes, self._loss_code, self._w_off, self._b_off, self._theta)
 
-    def _work(self, capacity):
-        """Workspace tuple for batches of up to ``capacity`` examples (grown, never shrunk)."""
-        if self._workspace is not None and self._workspace[0] >= capacity:
-            return self._workspace[1]
+    def _work(self, capacity, purpose="train"):
+        """Workspace tuple for batches of up to ``capacity`` examples (grown, never shrunk).
+
+        ``forward()`` keeps its own (``purpose="forward"``): ``backward()`` reads the activations
+        it left there, which training, ``cost()`` or a gradient check must not overwrite.
+        """
+        held = self._workspaces.get(purpose)
+        if held is not None and held[0] >= capacity:
+            return held[1]
         dims = self.layer_dims
         act_off = np.zeros(len(dims), dtype=np.int64)
         total = 0
@@ -201,7 +206,7 @@ class Network:
                 np.zeros_like(self._theta),                     # grad
                 np.empty((numba.config.NUMBA_NUM_THREADS, scratch_elements(self.dtype)),
                          self.dtype))                           # scratch
-        self._workspace = (capacity, work)
+        self._workspaces[purpose] = (capacity, work)
         return work
 
     # ----------------------------------------------------------------- inference
@@ -219,7 +224,7 @@ class Network:
         """
         X = np.ascontiguousarray(check.check_inputs(X, self.layer_dims[0], self.dtype))
         m = X.shape[1]
-        work = self._work(m)
+        work = self._work(m, "forward")
         loop.forward_pass(X, self._model(), work)
         self._last_forward = X
         return self._output(work, m).copy()
@@ -252,7 +257,7 @@ class Network:
         if Y.shape != (self.layer_dims[-1], m):
             raise ValueError(f"Y must have shape {(self.layer_dims[-1], m)} to match the last "
                              f"forward pass, got {Y.shape}")
-        work = self._work(m)
+        work = self._work(m, "forward")
         loop.backward_pass(X, np.ascontiguousarray(Y), np.empty(0, self.dtype), False, 1.0 / m,
                            0.0, self._model(), work)
         return self._gradient_dict(work[-2])
@@ -500,13 +505,13 @@ class Network:
     def __getstate__(self):
         # pickle the flat storage only: views and workspaces are rebuilt, not copied
         state = self.__dict__.copy()
-        for derived in ("parameters", "_workspace", "_last_forward"):
+        for derived in ("parameters", "_workspaces", "_last_forward"):
             state.pop(derived, None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._workspace = None
+        self._workspaces = {}
         self._last_forward = None
         self._make_views()
 

@@ -1,11 +1,12 @@
 """The Numba kernels against plain NumPy / fastbp.reference, in float32 and float64.
 
-Covers kernels.dense (dense_forward, dense_weight_gradients, dense_input_gradients,
-transpose_into), kernels.losses (batch_loss, output_gradient, course_cost,
+Covers kernels.dense (dense_forward, dense_weight_gradients, dense_input_gradients, and through
+them the SIMD products of kernels.gemm), kernels.losses (batch_loss, output_gradient, course_cost,
 course_output_gradient) and kernels.activations (activate_array, backprop_array, activation_code),
 over random shapes: m = 1, one neuron, widths that are not multiples of 8, and shapes large enough
 to take the parallel path.
 """
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -14,8 +15,9 @@ from fastbp import _config
 from fastbp import reference as ref
 from fastbp.kernels import activations as act
 from fastbp.kernels import losses
-from fastbp.kernels.dense import (dense_forward, dense_input_gradients, dense_weight_gradients,
-                                  transpose_into)
+from fastbp.kernels.dense import (MAX_BLOCK_COLUMNS, dense_forward, dense_input_gradients,
+                                  dense_weight_gradients, scratch_elements)
+from fastbp.kernels.gemm import KC
 
 from _helpers import assert_close, assert_same_nonfinite
 
@@ -50,30 +52,31 @@ def _random(rng, shape, dtype, scale=1.0):
     return (scale * rng.standard_normal(shape)).astype(dtype)
 
 
+def _scratch(dtype):
+    return np.full((numba.config.NUMBA_NUM_THREADS, scratch_elements(dtype)), np.nan, dtype)
+
+
 # ----------------------------------------------------------------------------------- forward
-def check_dense_forward(m, n_prev, n, code, dtype, seed, write_neuron_major=True, keep_z=True):
+def check_dense_forward(m, n_prev, n, code, dtype, seed, keep_z=True):
     rng = np.random.default_rng(seed)
-    A_prev_t = _random(rng, (m, n_prev), dtype)
+    A_prev = _random(rng, (n_prev, m), dtype)
     W = _random(rng, (n, n_prev), dtype, 1 / np.sqrt(n_prev))
     b = _random(rng, n, dtype)
-    A_t = np.full((m, n), np.nan, dtype)
-    A = np.full((n, m), -7.0, dtype)
-    Z_t = np.full((m, n), np.nan, dtype) if keep_z else np.empty((0, 0), dtype)
-    dense_forward(A_prev_t, W, b, code, A_t, A, Z_t, write_neuron_major, keep_z)
+    A = np.full((n, m), np.nan, dtype)
+    Z = np.full((n, m), -7.0, dtype)
+    dense_forward(A_prev, W, b, code, A, Z, keep_z, _scratch(dtype))
 
-    W64, A64, b64 = (a.astype(np.float64) for a in (W, A_prev_t.T, b[:, None]))
+    W64, A64, b64 = (a.astype(np.float64) for a in (W, A_prev, b[:, None]))
     Z_ref = W64 @ A64 + b64
     A_ref = _activate(Z_ref, code)
     # a sum is as accurate as its terms are large; every g here has |g'| <= 1
     scale = (np.abs(W64) @ np.abs(A64) + np.abs(b64)).max()
-    assert A_t.dtype == dtype
-    assert_close(A_t, A_ref.T, dtype, what=f"A_t code={code}", scale=scale)
+    assert A.dtype == dtype
+    assert_close(A, A_ref, dtype, what=f"A code={code}", scale=scale)
     if keep_z:
-        assert_close(Z_t, Z_ref.T, dtype, what="Z_t", scale=scale)
-    if write_neuron_major:
-        np.testing.assert_array_equal(A, A_t.T)
+        assert_close(Z, Z_ref, dtype, what="Z", scale=scale)
     else:
-        assert (A == -7.0).all(), "A was written although write_neuron_major is False"
+        assert (Z == -7.0).all(), "Z was written although keep_z is False"
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -93,10 +96,8 @@ def test_dense_forward_parallel_path(dtype, code, m, n_prev, n):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("code", [act.RELU, act.SOFTMAX], ids=["relu", "softmax"])
-@pytest.mark.parametrize("write_neuron_major, keep_z", [(False, False), (False, True),
-                                                        (True, False)])
-def test_dense_forward_optional_outputs(dtype, code, write_neuron_major, keep_z):
-    check_dense_forward(11, 9, 7, code, dtype, 5, write_neuron_major, keep_z)
+def test_dense_forward_without_z(dtype, code):
+    check_dense_forward(11, 9, 7, code, dtype, 5, keep_z=False)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -106,11 +107,19 @@ def test_dense_forward_one_example_one_neuron(dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_softmax_rows_on_the_parallel_elementwise_path(dtype):
+def test_softmax_on_the_parallel_elementwise_path(dtype):
     # m * n >= PARALLEL_MIN_ELEMENTS sends the softmax normalization to its parallel copy
     m, n = 2100, 100
     assert m * n >= _config.PARALLEL_MIN_ELEMENTS
     check_dense_forward(m, 3, n, act.SOFTMAX, dtype, 11)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_products_longer_than_one_chunk_and_wider_than_one_block(dtype):
+    # k beyond KC exercises the accumulation over chunks; columns beyond one block the grid
+    check_dense_forward(MAX_BLOCK_COLUMNS + 37, KC * 2 + 5, 13, act.TANH, dtype, 2)
+    check_weight_gradients(KC + 3, MAX_BLOCK_COLUMNS + 9, 7, dtype, 4, l2=0.2)
+    check_input_gradients(MAX_BLOCK_COLUMNS + 1, 10, KC + 11, act.RELU, dtype, 6, False)
 
 
 # ----------------------------------------------------------------------------- weight grads
@@ -122,7 +131,7 @@ def check_weight_gradients(m, n_prev, n, dtype, seed, l2=0.0):
     dW = np.full((n, n_prev), np.nan, dtype)
     db = np.full(n, np.nan, dtype)
     scale = dtype(1.0 / m)
-    dense_weight_gradients(dZ, A_prev, dW, db, scale, dtype(l2), W)
+    dense_weight_gradients(dZ, A_prev, dW, db, scale, dtype(l2), W, _scratch(dtype))
 
     dZ64, A64, W64 = (a.astype(np.float64) for a in (dZ, A_prev, W))
     l2 = float(dtype(l2))
@@ -148,31 +157,23 @@ def test_dense_weight_gradients_parallel_path(dtype, m, n_prev, n):
 
 
 # ------------------------------------------------------------------------------ input grads
-def check_input_gradients(m, n_prev, n, code, dtype, seed, g_is_input, write_neuron_major=True):
+def check_input_gradients(m, n_prev, n, code, dtype, seed, g_is_input):
     rng = np.random.default_rng(seed)
-    dZ_t = _random(rng, (m, n), dtype)
+    dZ = _random(rng, (n, m), dtype)
     W = _random(rng, (n, n_prev), dtype)
-    W_t = np.ascontiguousarray(W.T)
     Z_prev = rng.standard_normal((n_prev, m))
     Z_prev[np.abs(Z_prev) < 1e-3] = 0.5  # keep relu's kink out of float32 rounding
     name = act.NAMES[code]
-    # g' at Z, or recovered from A = g(Z): what the network and the course pass respectively
-    G = Z_prev if g_is_input else ref.activate(Z_prev, name)
-    G_t = np.ascontiguousarray(G.T.astype(dtype))
-    dZ_prev_t = np.full((m, n_prev), np.nan, dtype)
-    dZ_prev = np.full((n_prev, m), -7.0, dtype)
-    dense_input_gradients(dZ_t, W_t, code, G_t, g_is_input, dZ_prev_t, dZ_prev,
-                          write_neuron_major)
+    # g' at Z, or recovered from A = g(Z): what the course and the network pass respectively
+    G = (Z_prev if g_is_input else ref.activate(Z_prev, name)).astype(dtype)
+    dZ_prev = np.full((n_prev, m), np.nan, dtype)
+    dense_input_gradients(dZ, W, code, G, g_is_input, dZ_prev, _scratch(dtype))
 
-    W64, dZ64 = W.astype(np.float64), dZ_t.astype(np.float64).T
+    W64, dZ64 = W.astype(np.float64), dZ.astype(np.float64)
     expected = (W64.T @ dZ64) * ref.derivative(Z_prev, name)
-    assert dZ_prev_t.dtype == dtype
-    assert_close(dZ_prev_t, expected.T, dtype, what=f"dZ_prev_t code={code}",
+    assert dZ_prev.dtype == dtype
+    assert_close(dZ_prev, expected, dtype, what=f"dZ_prev code={code}",
                  scale=(np.abs(W64.T) @ np.abs(dZ64)).max())
-    if write_neuron_major:
-        np.testing.assert_array_equal(dZ_prev, dZ_prev_t.T)
-    else:
-        assert (dZ_prev == -7.0).all()
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -192,22 +193,15 @@ def test_dense_input_gradients_parallel_path(dtype, code, m, n_prev, n):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_dense_input_gradients_without_neuron_major_copy(dtype):
-    check_input_gradients(10, 9, 7, act.TANH, dtype, 1, True, write_neuron_major=False)
+def test_dense_input_gradients_in_place_over_g(dtype):
+    # the network writes dZ_prev over nothing it still needs, but the course passes G = dZ_prev
+    rng = np.random.default_rng(8)
+    dZ, W = _random(rng, (5, 9), dtype), _random(rng, (5, 4), dtype)
+    out = np.full((4, 9), 3.0, dtype)
+    dense_input_gradients(dZ, W, act.LINEAR, out, False, out, _scratch(dtype))
+    assert_close(out, W.astype(np.float64).T @ dZ.astype(np.float64), dtype, what="in place",
+                 scale=(np.abs(W.astype(np.float64)).T @ np.abs(dZ.astype(np.float64))).max())
 
-
-# -------------------------------------------------------------------------------- transpose
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (7, 33), (130, 65), (450, 460)])
-def test_transpose_into_is_exact(dtype, shape, rng):
-    source = _random(rng, shape, dtype)
-    target = np.full(shape[::-1], np.nan, dtype)
-    transpose_into(source, target)
-    np.testing.assert_array_equal(target, source.T)
-
-
-def test_transpose_parallel_shape_is_large_enough():
-    assert 450 * 460 >= _config.PARALLEL_MIN_ELEMENTS
 
 
 # ----------------------------------------------------------------------------------- losses
@@ -226,10 +220,6 @@ def _loss_inputs(rng, output, n, m, dtype, scale=2.0):
     return Z.astype(dtype), A.astype(dtype), Y.astype(dtype)
 
 
-def _t(array):
-    return np.ascontiguousarray(array.T)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("output", ["sigmoid", "softmax", "linear"])
 @pytest.mark.parametrize("weighted", [False, True])
@@ -238,7 +228,7 @@ def test_batch_loss_matches_reference(dtype, output, weighted, m, n, seed):
     rng = np.random.default_rng(seed)
     Z, A, Y = _loss_inputs(rng, output, n, m, dtype)
     weights = rng.uniform(0.1, 2.0, m).astype(dtype)
-    value = losses.batch_loss(LOSS_OF_OUTPUT[output], _t(Z), _t(A), _t(Y),
+    value = losses.batch_loss(LOSS_OF_OUTPUT[output], Z, A, Y,
                               weights if weighted else np.empty(0, dtype), weighted)
     expected = ref.loss(Z.astype(np.float64), A.astype(np.float64), Y.astype(np.float64), output,
                         weights.astype(np.float64) if weighted else None)
@@ -253,14 +243,14 @@ def test_batch_loss_is_finite_and_exact_for_huge_logits(dtype):
     Z = np.array([[1e4, -1e4, 1e4, -1e4, 0.0]], dtype)
     A = np.array([[1.0, 0.0, 1.0, 0.0, 0.5]], dtype)
     Y = np.array([[1.0, 0.0, 0.0, 1.0, 1.0]], dtype)
-    bce = losses.batch_loss(losses.BCE, _t(Z), _t(A), _t(Y), np.empty(0, dtype), False)
+    bce = losses.batch_loss(losses.BCE, Z, A, Y, np.empty(0, dtype), False)
     assert np.isfinite(bce)
     assert_close(bce, (0 + 0 + 1e4 + 1e4 + np.log(2)) / 5, dtype, what="BCE")
 
     Zs = np.array([[1e4, -1e4], [-1e4, 1e4], [1e4 - 1, 0.0]], dtype)
     As = ref.activate(Zs.astype(np.float64), "softmax").astype(dtype)
     Ys = np.array([[1.0, 1.0], [0.0, 0.0], [0.0, 0.0]], dtype)
-    ce = losses.batch_loss(losses.CE, _t(Zs), _t(As), _t(Ys), np.empty(0, dtype), False)
+    ce = losses.batch_loss(losses.CE, Zs, As, Ys, np.empty(0, dtype), False)
     assert np.isfinite(ce)
     # example 0: log(1 + e^-1); example 1: log-sum-exp is 1e4, the true class has -1e4
     expected = (np.log1p(np.exp(-1.0)) + 2e4) / 2
@@ -270,19 +260,16 @@ def test_batch_loss_is_finite_and_exact_for_huge_logits(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("weighted", [False, True])
 @given(m=examples, n=st.sampled_from([1, 3, 9]), seed=seeds)
-def test_output_gradient_is_A_minus_Y_in_both_layouts(dtype, weighted, m, n, seed):
+def test_output_gradient_is_A_minus_Y(dtype, weighted, m, n, seed):
     rng = np.random.default_rng(seed)
     A = _random(rng, (n, m), dtype)
     Y = _random(rng, (n, m), dtype)
     weights = rng.uniform(0.1, 2.0, m).astype(dtype)
-    dZ_t = np.full((m, n), np.nan, dtype)
     dZ = np.full((n, m), np.nan, dtype)
-    losses.output_gradient(_t(A), _t(Y), weights if weighted else np.empty(0, dtype), weighted,
-                           dZ_t, dZ)
+    losses.output_gradient(A, Y, weights if weighted else np.empty(0, dtype), weighted, dZ)
     expected = (A - Y) * weights if weighted else A - Y
     assert dZ.dtype == dtype
     assert_close(dZ, expected, dtype, tol=1e-6 if dtype == np.float32 else 1e-15)
-    np.testing.assert_array_equal(dZ_t, dZ.T)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -352,12 +339,10 @@ def test_backprop_array_matches_reference(dtype, code, m, n, seed):
     Z = _random(rng, (n, m), dtype, 3.0)
     dA = _random(rng, (n, m), dtype)
     dZ = np.full_like(Z, np.nan)
-    dZ_t = np.full((m, n), np.nan, dtype)
-    act.backprop_array(code, dA, Z, dZ, dZ_t)
+    act.backprop_array(code, dA, Z, dZ)
     expected = dA.astype(np.float64) * ref.derivative(Z.astype(np.float64), act.NAMES[code])
     # |g'| <= 1, and 1 - tanh(z)**2 cancels for large |z|: the error scale is |dA|
     assert_close(dZ, expected, dtype, what=act.NAMES[code], scale=np.abs(dA).max())
-    np.testing.assert_array_equal(dZ_t, dZ.T)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -380,8 +365,7 @@ def test_relu_derivative_zeroes_infinite_dA_where_Z_not_positive(dtype):
     Z = np.array([[-1.0, 0.0, -0.0, 2.0, np.nan]], dtype)
     dA = np.array([[np.inf, -np.inf, np.nan, np.inf, 3.0]], dtype)
     dZ = np.empty_like(Z)
-    dZ_t = np.empty((Z.shape[1], 1), dtype)
-    act.backprop_array(act.RELU, dA, Z, dZ, dZ_t)
+    act.backprop_array(act.RELU, dA, Z, dZ)
     expected = ref.relu_backward(dA, Z)  # the course's dZ[Z <= 0] = 0
     assert_same_nonfinite(dZ, expected, what="relu_backward")
     np.testing.assert_array_equal(dZ[0, :3], 0)

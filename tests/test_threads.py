@@ -1,7 +1,7 @@
 """Results do not depend on the number of threads: bit-identical with 1 and with 2 threads.
 
 Shapes are chosen to take every parallel path (dense sums above PARALLEL_MIN_FLOPS, the parameter
-update and the weight transposes above PARALLEL_MIN_ELEMENTS). The thread count is restored
+update above PARALLEL_MIN_ELEMENTS). The thread count is restored
 afterwards.
 """
 import numba
@@ -17,7 +17,7 @@ from _helpers import make_targets, snapshot
 pytestmark = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2,
                                 reason="numba runs with fewer than 2 threads here")
 
-#: W2 alone (400 x 512) is above PARALLEL_MIN_ELEMENTS, so its transpose and the update are
+#: W2 alone (400 x 512) is above PARALLEL_MIN_ELEMENTS, so the update is
 #: parallel; a batch of 64 puts every dense sum above PARALLEL_MIN_FLOPS.
 DIMS = [64, 512, 400, 10]
 BATCH = 64
