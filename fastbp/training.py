@@ -44,6 +44,7 @@ class Plan:
     restore_best: bool = False
     callbacks: list = field(default_factory=list)
     verbose: bool = False
+    plateau: "Plateau" = None
 
 
 @dataclass
@@ -122,7 +123,8 @@ def run(network, data, plan, rng_state):
                       or plan.n_iter_no_change is not None)
     plateau = None
     if plan.n_iter_no_change is not None:
-        plateau = Plateau(plan.tol, higher_is_better=validating)
+        # a caller's plateau carries its best value and count over from earlier calls
+        plateau = plan.plateau if plan.plateau is not None else Plateau(plan.tol, validating)
     best_theta = None
 
     order = np.arange(m, dtype=np.int64)
