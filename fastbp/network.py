@@ -332,7 +332,7 @@ class Network:
             epsilon=1e-8, alpha=0.0, learning_rate_schedule="constant", power_t=0.5,
             sample_weight=None, validation_data=None, validation_fraction=None,
             early_stopping=False, n_iter_no_change=None, tol=1e-4, callbacks=None,
-            verbose=False):
+            verbose=False, plateau=None):
         """Minibatch training from the current parameters.
 
         Each epoch — shuffle, minibatch gather, forward, backward, update — runs inside one
@@ -388,6 +388,11 @@ class Network:
             returning True stops training.
         verbose : bool, default False
             Show a tqdm progress bar with the current cost.
+        plateau : fastbp.training.Plateau, optional
+            Continue this no-improvement count (its ``tol``, best value and count) instead of
+            starting a fresh one, as scikit-learn's estimators carry theirs across warm-started
+            fits and ``partial_fit`` calls. It must watch a score (``higher_is_better``) exactly
+            when there is validation data. Used only with ``n_iter_no_change``.
 
         Returns
         -------
@@ -407,7 +412,7 @@ class Network:
                                 momentum, nesterov, beta_1, beta_2, epsilon, alpha,
                                 learning_rate_schedule, power_t, sample_weight, validation_data,
                                 validation_fraction, early_stopping, n_iter_no_change, tol,
-                                callbacks, verbose)
+                                callbacks, verbose, plateau)
         rng = self._rng if seed is None else np.random.default_rng(seed)
         if validation_fraction is not None or (early_stopping and validation_data is None):
             data = _hold_out(data, 0.1 if validation_fraction is None else validation_fraction,
@@ -422,7 +427,7 @@ class Network:
     def _plan(self, X, Y, epochs, batch_size, optimizer, learning_rate, shuffle, momentum,
               nesterov, beta_1, beta_2, epsilon, alpha, schedule, power_t, sample_weight,
               validation_data, validation_fraction, early_stopping, n_iter_no_change, tol,
-              callbacks, verbose):
+              callbacks, verbose, plateau=None):
         """Validate every argument of ``fit`` and convert the data, changing nothing."""
         X, Y = check.check_training_pair(X, Y, self.layer_dims[0], self.layer_dims[-1],
                                          self.dtype)
@@ -461,6 +466,14 @@ class Network:
             raise ValueError("give validation_data or validation_fraction, not both")
         if validation_fraction is not None:
             check.check_fraction(validation_fraction, "validation_fraction")
+        if plateau is not None:
+            if not isinstance(plateau, training.Plateau):
+                raise TypeError(f"plateau must be a fastbp.training.Plateau, got {plateau!r}")
+            validating = (validation_data is not None or validation_fraction is not None
+                          or bool(early_stopping))
+            if plateau.higher_is_better != validating:
+                raise ValueError("plateau must watch a score (higher_is_better=True) exactly when "
+                                 "there is validation data")
         plan = training.Plan(
             epochs=epochs, batch_size=batch_size, shuffle=bool(shuffle),
             optimizer=optim.OPTIMIZERS[optimizer], hyper=hyper,
@@ -469,11 +482,14 @@ class Network:
             schedule=schedule, power_t=check.check_positive_float(power_t, "power_t", True),
             n_iter_no_change=n_iter_no_change,
             tol=check.check_positive_float(tol, "tol", allow_zero=True),
-            restore_best=bool(early_stopping), callbacks=callbacks, verbose=bool(verbose))
-        # batches are gathered from the example-major copy (one contiguous row per example);
-        # one batch of every example reads X itself
-        X_t = np.ascontiguousarray(X.T) if batch_size < m else np.empty((0, 0), self.dtype)
-        data = training.Data(X_t=X_t, X=np.ascontiguousarray(X), Y=np.ascontiguousarray(Y),
+            restore_best=bool(early_stopping), callbacks=callbacks, verbose=bool(verbose),
+            plateau=plateau)
+        # batches are gathered from the example-major copy (one contiguous row per example:
+        # no copy at all for scikit-learn's layout); one batch of every example reads X itself
+        whole = batch_size >= m
+        X_t = np.empty((0, 0), self.dtype) if whole else np.ascontiguousarray(X.T)
+        data = training.Data(X_t=X_t, X=np.ascontiguousarray(X) if whole else X,
+                             Y=np.ascontiguousarray(Y),
                              weights=weights if weights is not None else np.empty(0, self.dtype),
                              weighted=weights is not None)
         if validation_data is not None:
@@ -510,6 +526,11 @@ class Network:
         return state
 
     def __setstate__(self, state):
+        # arrays loaded read-only (joblib.load(..., mmap_mode="r")) are copied: training writes
+        # them, and the kernels would otherwise compile again for read-only array types
+        state = {key: _writeable(value) for key, value in state.items()}
+        if state.get("_optimizer") is not None:
+            state["_optimizer"] = tuple(_writeable(part) for part in state["_optimizer"])
         self.__dict__.update(state)
         self._workspaces = {}
         self._last_forward = None
@@ -536,6 +557,13 @@ class Network:
         return (f"Network(layer_dims={list(self.layer_dims)}, activations="
                 f"{list(self.activations)}, output={self.output!r}, loss={self.loss!r}, "
                 f"dtype={self.dtype.name})")
+
+
+def _writeable(value):
+    """``value``, or a writeable copy of it if it is a read-only array."""
+    if isinstance(value, np.ndarray) and not value.flags.writeable:
+        return np.array(value)
+    return value
 
 
 def _hold_out(data, fraction, rng):

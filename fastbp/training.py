@@ -44,14 +44,16 @@ class Plan:
     restore_best: bool = False
     callbacks: list = field(default_factory=list)
     verbose: bool = False
+    plateau: "Plateau" = None
 
 
 @dataclass
 class Data:
     """Training arrays, plus optional validation data.
 
-    ``X`` (n_0, m) and ``Y`` (n_L, m) are neuron-major; ``X_t`` (m, n_0) is the example-major copy
-    minibatches are gathered from (empty when one batch holds every example).
+    ``X`` (n_0, m) and ``Y`` (n_L, m) are neuron-major, ``Y`` C-contiguous and ``X`` too when one
+    batch holds every example (the kernel then reads it directly); ``X_t`` (m, n_0) is the
+    example-major copy minibatches are gathered from (empty for a single batch).
     """
 
     X_t: np.ndarray
@@ -118,6 +120,7 @@ def run(network, data, plan, rng_state):
         epoch and the history holds the epochs before it.
     """
     m = data.X.shape[1]
+    X_whole = data.X if plan.batch_size >= m else np.empty((0, 0), data.X.dtype)
     state, step = network._optimizer_state()
     hyper = plan.hyper
     learning_rate = plan.learning_rate
@@ -126,7 +129,8 @@ def run(network, data, plan, rng_state):
                       or plan.n_iter_no_change is not None)
     plateau = None
     if plan.n_iter_no_change is not None:
-        plateau = Plateau(plan.tol, higher_is_better=validating)
+        # a caller's plateau carries its best value and count over from earlier calls
+        plateau = plan.plateau if plan.plateau is not None else Plateau(plan.tol, validating)
     best_theta = None
 
     order = np.arange(m, dtype=np.int64)
@@ -152,7 +156,7 @@ def run(network, data, plan, rng_state):
             hyper[optim.LEARNING_RATE] = learning_rate
             started = time.perf_counter()
             status = loop.train_epochs(
-                count, data.X_t, data.X, data.Y, data.weights, data.weighted, plan.batch_size,
+                count, data.X_t, X_whole, data.Y, data.weights, data.weighted, plan.batch_size,
                 plan.shuffle, order, rng_state, plan.alpha, network._model(),
                 network._work(plan.batch_size), plan.optimizer, state, hyper, step,
                 costs[recorded:], progress, theta_backup, state_backup)

@@ -44,18 +44,31 @@ def scratch_elements(dtype):
 
 @kernel(inline="always")
 def _grid(M, N, L, tasks):
-    """Block sizes (rows, columns) and counts of the output grid of an M x N product.
+    """Block sizes and counts ``(block_rows, row_blocks, block_cols, col_blocks)`` of an M x N
+    output cut into about ``tasks`` blocks.
 
-    Blocks are at most ``MAX_BLOCK_COLUMNS`` wide; rows are split until there are about ``tasks``
-    blocks.
+    Every block packs its rows of opA (M x K over all column blocks) and its columns of opB
+    (K x N over all row blocks), so a grid of R x C blocks copies about ``C*M + R*N`` elements
+    per k: a wide, short output (the course network's 20 x 12288 gradient) is cut into columns,
+    a tall one into rows. Blocks are at most ``MAX_BLOCK_COLUMNS`` wide.
     """
     NR = 2 * L
-    block_cols = min(((N + NR - 1) // NR) * NR, MAX_BLOCK_COLUMNS)
-    col_blocks = (N + block_cols - 1) // block_cols
-    row_blocks = max(1, min((tasks + col_blocks - 1) // col_blocks, (M + MR - 1) // MR))
-    block_rows = (((M + row_blocks - 1) // row_blocks + MR - 1) // MR) * MR
-    row_blocks = (M + block_rows - 1) // block_rows
-    return block_rows, row_blocks, block_cols, col_blocks
+    panels = (N + NR - 1) // NR
+    micro_rows = (M + MR - 1) // MR
+    narrowest = (N + MAX_BLOCK_COLUMNS - 1) // MAX_BLOCK_COLUMNS
+    best_rows = 1
+    best_cols = narrowest
+    best_cost = -1
+    for col_blocks in range(narrowest, max(narrowest, min(tasks, panels)) + 1):
+        row_blocks = min(micro_rows, max(1, (tasks + col_blocks - 1) // col_blocks))
+        cost = col_blocks * M + row_blocks * N
+        if best_cost < 0 or cost < best_cost:
+            best_cost = cost
+            best_rows = row_blocks
+            best_cols = col_blocks
+    block_cols = ((panels + best_cols - 1) // best_cols) * NR
+    block_rows = ((micro_rows + best_rows - 1) // best_rows) * MR
+    return block_rows, (M + block_rows - 1) // block_rows, block_cols, (N + block_cols - 1) // block_cols
 
 
 @kernel(inline="always")
@@ -131,9 +144,10 @@ def dense_forward(A_prev, W, b, code, A, Z, keep_z, scratch):
     if 2 * n * m * A_prev.shape[0] >= PARALLEL_MIN_FLOPS:
         _forward_parallel(A_prev, W, b, code, A, Z, keep_z, scratch)
     else:
-        for c0 in range(0, m, MAX_BLOCK_COLUMNS):
-            _forward_block(A_prev, W, b, code, A, Z, keep_z, 0, n, c0,
-                           min(c0 + MAX_BLOCK_COLUMNS, m), scratch[0])
+        block_rows, row_blocks, block_cols, col_blocks = _grid(n, m, vector_lanes(A), 1)
+        for task in range(row_blocks * col_blocks):
+            r0, r1, c0, c1 = _block(task, n, m, block_rows, row_blocks, block_cols)
+            _forward_block(A_prev, W, b, code, A, Z, keep_z, r0, r1, c0, c1, scratch[0])
     if code == SOFTMAX:
         if n * m >= PARALLEL_MIN_ELEMENTS:
             _softmax_parallel(A)
@@ -195,9 +209,11 @@ def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch):
     if 2 * n * dZ.shape[1] * n_prev >= PARALLEL_MIN_FLOPS:
         _weight_gradients_parallel(dZ, A_prev, dW, db, scale, l2, W, scratch)
     else:
-        for c0 in range(0, n_prev, MAX_BLOCK_COLUMNS):
-            _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, 0, n, c0,
-                                    min(c0 + MAX_BLOCK_COLUMNS, n_prev), scratch[0])
+        block_rows, row_blocks, block_cols, col_blocks = _grid(n, n_prev, vector_lanes(dW), 1)
+        for task in range(row_blocks * col_blocks):
+            r0, r1, c0, c1 = _block(task, n, n_prev, block_rows, row_blocks, block_cols)
+            _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, r0, r1, c0, c1,
+                                    scratch[0])
 
 
 @kernel
@@ -246,6 +262,8 @@ def dense_input_gradients(dZ, W, code, G, g_is_input, dZ_prev, scratch):
     if 2 * dZ.shape[0] * m * n_prev >= PARALLEL_MIN_FLOPS:
         _input_gradients_parallel(dZ, W, code, G, g_is_input, dZ_prev, scratch)
     else:
-        for c0 in range(0, m, MAX_BLOCK_COLUMNS):
-            _input_gradients_block(dZ, W, code, G, g_is_input, dZ_prev, 0, n_prev, c0,
-                                   min(c0 + MAX_BLOCK_COLUMNS, m), scratch[0])
+        block_rows, row_blocks, block_cols, col_blocks = _grid(n_prev, m, vector_lanes(dZ), 1)
+        for task in range(row_blocks * col_blocks):
+            r0, r1, c0, c1 = _block(task, n_prev, m, block_rows, row_blocks, block_cols)
+            _input_gradients_block(dZ, W, code, G, g_is_input, dZ_prev, r0, r1, c0, c1,
+                                   scratch[0])
