@@ -1,0 +1,16 @@
+"""fastbp's asv benchmark suite (fastbp beside the vectorized NumPy reference).
+
+Run from ``asv_bench/`` (asv needs a machine description once per machine; ``--yes`` accepts the
+detected values non-interactively)::
+
+    asv machine --yes                    # once: writes ~/.asv-machine.json
+    asv check --python=same              # import and signature check, runs nothing
+    asv run --python=same --quick        # every benchmark once, in the current environment
+    asv run --python=same                # full statistics on the working tree
+    asv run main~5..main                 # commits of main, each built into its own virtualenv
+
+``workloads.py`` defines the workloads and their data and ``trainers.py`` what "one epoch" of each
+implementation is; ``scripts/compare.py`` imports both (PyTorch and scikit-learn are compared
+there, not here). fastbp uses Numba's default thread count (one per core) and the reference
+NumPy's OpenBLAS with its default (one per core).
+"""

@@ -1,0 +1,93 @@
+"""asv benchmarks: one epoch of plain SGD, forward and backward, fastbp beside the NumPy reference.
+
+Every benchmark is parameterised over workload (``workloads.ASV_WORKLOADS``) x dtype x
+implementation. asv runs each (benchmark, parameters) pair in a fresh process, so:
+
+* ``setup_cache`` runs once, before everything else, in a process of its own: it trains every
+  workload for one epoch with fastbp in both dtypes, which compiles each kernel fastbp uses into
+  Numba's on-disk cache (about a minute per dtype when the cache is cold);
+* ``setup`` then only loads the compiled kernels (well under a second), builds the data and the
+  network and runs one epoch plus a forward/backward pass, so no timing includes compilation.
+"""
+import time
+
+from . import trainers
+from .workloads import ASV_WORKLOADS, DTYPES, flops_per_epoch
+
+
+class Training:
+    """Training throughput and propagation time of each workload."""
+
+    params = (list(ASV_WORKLOADS), list(DTYPES), ["fastbp", "reference"])
+    param_names = ["workload", "dtype", "implementation"]
+    # a process whose kernels were invalidated (fastbp edited mid-run) recompiles in setup
+    timeout = 300
+
+    #: Timed training per track_* benchmark: short, as each runs in every asv invocation.
+    TRACK_SECONDS = 0.3
+    TRACK_REPEAT = 3
+
+    def setup_cache(self):
+        """Compile fastbp's kernels for every workload and dtype into Numba's disk cache.
+
+        Returns
+        -------
+        dict
+            Seconds each warm-up took, by ``"workload-dtype"`` (mostly compilation when cold).
+        """
+        seconds = {}
+        for name, workload in ASV_WORKLOADS.items():
+            for dtype in DTYPES:
+                started = time.perf_counter()
+                trainer = trainers.make_trainer("fastbp", workload, dtype)
+                trainer.train(1)
+                trainer.forward_backward()
+                seconds[f"{name}-{dtype}"] = time.perf_counter() - started
+        return seconds
+
+    setup_cache.timeout = 1200
+
+    def setup(self, warmup_seconds, workload, dtype, implementation):
+        self.workload = ASV_WORKLOADS[workload]
+        self.trainer = trainers.make_trainer(implementation, self.workload, dtype)
+        # first epoch and first backward: load the compiled kernels, allocate workspaces
+        self.trainer.train(1)
+        self.trainer.forward_backward()
+
+    def time_epoch(self, *params):
+        """One epoch as a user calls it: ``fit(epochs=1)`` or one ``sgd_epoch``."""
+        self.trainer.train(1)
+
+    def time_forward(self, *params):
+        """Forward propagation of all m examples."""
+        self.trainer.forward()
+
+    def time_backward(self, *params):
+        """Forward then backward propagation of all m examples (the full-batch gradient)."""
+        self.trainer.forward_backward()
+
+    def peakmem_fit(self, *params):
+        """Peak memory of a process that built the data and network and trained one epoch."""
+        self.trainer.train(1)
+
+    def _epoch_seconds(self):
+        """Per-epoch time with many epochs per call, measured as scripts/compare.py does.
+
+        The best of the short runs: on a shared machine it is the estimate least disturbed by
+        other processes, which matters more than the median for spotting regressions between
+        commits.
+        """
+        return trainers.measure_epoch_seconds(self.trainer, self.TRACK_SECONDS,
+                                              self.TRACK_REPEAT)["min"]
+
+    def track_examples_per_second(self, *params):
+        """Training examples processed per second (best of short runs of many epochs)."""
+        return self.workload.m / self._epoch_seconds()
+
+    track_examples_per_second.unit = "examples/s"
+
+    def track_gflops(self, *params):
+        """Training GFLOP/s: ``workloads.flops_per_epoch`` over the best epoch time."""
+        return flops_per_epoch(self.workload) / self._epoch_seconds() / 1e9
+
+    track_gflops.unit = "GFLOP/s"
