@@ -163,3 +163,61 @@ def backprop_array(code, dA, Z, dZ):
     for j in range(n):
         for i in range(m):
             dZ[j, i] = backprop_at_input(code, dA[j, i], Z[j, i])
+
+
+@kernel(inline="always")
+def activate_block(code, A, b, Z, keep_z, r0, r1, c0, c1):
+    """Bias and activation on a block of a product: ``A = g(A + b)`` (and ``Z = A + b``).
+
+    The branch on ``code`` sits outside the loops, so each loop is one simple expression that
+    LLVM vectorizes (relu, leaky relu, linear) or at least keeps free of branches. SOFTMAX leaves
+    Z in A; the caller normalizes whole columns afterwards.
+    """
+    for r in range(r0, r1):
+        bias = b[r]
+        if keep_z:
+            for c in range(c0, c1):
+                Z[r, c] = A[r, c] + bias
+        if code == RELU:
+            zero = like(bias, 0)
+            for c in range(c0, c1):
+                z = A[r, c] + bias
+                A[r, c] = z if not z < zero else zero
+        elif code == LEAKY_RELU:
+            slope = like(bias, LEAKY_SLOPE)
+            for c in range(c0, c1):
+                z = A[r, c] + bias
+                A[r, c] = z if z > 0 else z * slope
+        elif code == TANH:
+            for c in range(c0, c1):
+                A[r, c] = np.tanh(A[r, c] + bias)
+        elif code == SIGMOID:
+            one = like(bias, 1)
+            for c in range(c0, c1):
+                A[r, c] = one / (one + np.exp(-(A[r, c] + bias)))
+        else:
+            for c in range(c0, c1):
+                A[r, c] += bias
+
+
+@kernel(inline="always")
+def backprop_block(code, D, G, g_is_input, r0, r1, c0, c1):
+    """``D = D * g'`` on a block, in place: g' at G = Z (``g_is_input``) or recovered from G = A.
+
+    The same formulas as :func:`backprop_at_input` / :func:`backprop_at_output`, with the branch
+    on ``code`` outside the loops.
+    """
+    for r in range(r0, r1):
+        if code == RELU:
+            for c in range(c0, c1):
+                D[r, c] = like(D[r, c], 0) if G[r, c] <= 0 else D[r, c]
+        elif code == LEAKY_RELU:
+            for c in range(c0, c1):
+                D[r, c] = D[r, c] if G[r, c] > 0 else D[r, c] * like(D[r, c], LEAKY_SLOPE)
+        elif code == TANH or code == SIGMOID:
+            if g_is_input:
+                for c in range(c0, c1):
+                    D[r, c] = backprop_at_input(code, D[r, c], G[r, c])
+            else:
+                for c in range(c0, c1):
+                    D[r, c] = backprop_at_output(code, D[r, c], G[r, c])

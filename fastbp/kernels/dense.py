@@ -26,7 +26,7 @@ from numba import prange
 
 from .._config import (PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_FLOPS, kernel, parallel_kernel,
                        serial_and_parallel)
-from .activations import SOFTMAX, activate, backprop_at_input, backprop_at_output
+from .activations import LINEAR, SOFTMAX, activate_block, backprop_block
 from .gemm import MR, block_product, scratch_size
 from .simd import vector_lanes
 
@@ -81,13 +81,7 @@ def _block(task, M, N, block_rows, row_blocks, block_cols):
 @kernel
 def _forward_block(A_prev, W, b, code, A, Z, keep_z, r0, r1, c0, c1, scratch):
     block_product(W, False, A_prev, False, A, r0, r1, c0, c1, scratch)
-    for r in range(r0, r1):
-        bias = b[r]
-        for c in range(c0, c1):
-            z = A[r, c] + bias
-            if keep_z:
-                Z[r, c] = z
-            A[r, c] = z if code == SOFTMAX else activate(code, z)
+    activate_block(LINEAR if code == SOFTMAX else code, A, b, Z, keep_z, r0, r1, c0, c1)
 
 
 @parallel_kernel
@@ -219,12 +213,7 @@ def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch):
 @kernel
 def _input_gradients_block(dZ, W, code, G, g_is_input, dZ_prev, r0, r1, c0, c1, scratch):
     block_product(W, True, dZ, False, dZ_prev, r0, r1, c0, c1, scratch)
-    for r in range(r0, r1):
-        for c in range(c0, c1):
-            if g_is_input:
-                dZ_prev[r, c] = backprop_at_input(code, dZ_prev[r, c], G[r, c])
-            else:
-                dZ_prev[r, c] = backprop_at_output(code, dZ_prev[r, c], G[r, c])
+    backprop_block(code, dZ_prev, G, g_is_input, r0, r1, c0, c1)
 
 
 @parallel_kernel

@@ -19,7 +19,8 @@ import numpy as np
 from numba import prange
 
 from .._config import kernel, serial_and_parallel
-from .simd import vector_lanes, vfma, vload, vsplat_at, vstore, vzeros
+from .simd import (vadd, vector_lanes, vfma, vload, vload_part, vsplat_at, vstore, vstore_part,
+                   vzeros)
 
 #: Rows of the register tile.
 MR = 6
@@ -92,6 +93,22 @@ def tile(Ap, a_base, Bp, b_base, depth, out):
     vstore(out, 5 * NR + L, c51)
 
 
+@kernel(inline="always")
+def _merge_tile(out, C, c_base, ldc, rows, cols, accumulate, L):
+    """Copy (or add, for a later chunk of k) the valid rows x cols of a tile into flat C."""
+    first = min(cols, L)
+    second = max(cols - L, 0)
+    for i in range(rows):
+        target = c_base + i * ldc
+        low = vload(out, i * 2 * L)
+        high = vload(out, i * 2 * L + L)
+        if accumulate:
+            low = vadd(low, vload_part(C, target, first))
+            high = vadd(high, vload_part(C, target + L, second))
+        vstore_part(C, target, low, first)
+        vstore_part(C, target + L, high, second)
+
+
 @kernel
 def pack_a(A, a_trans, r_start, r_stop, k0, k1, packed):
     """Copy opA[r_start:r_stop, k0:k1] into ``packed`` as MR-row panels, each k-major.
@@ -137,12 +154,16 @@ def pack_b(B, b_trans, c0, cols, k0, k1, packed, NR):
                 for k in range(k0, k1):
                     packed[(k - k0) * NR + c] = zero
     else:
+        # whole vectors: a row of the panel is two loads and two stores
+        L = NR // 2
+        flat = B.reshape(-1)
+        N = B.shape[1]
+        first = min(cols, L)
+        second = max(cols - L, 0)
         for k in range(k0, k1):
             row = (k - k0) * NR
-            for c in range(cols):
-                packed[row + c] = B[k, c0 + c]
-            for c in range(cols, NR):
-                packed[row + c] = zero
+            vstore(packed, row, vload_part(flat, k * N + c0, first))
+            vstore(packed, row + L, vload_part(flat, k * N + c0 + L, second))
 
 
 @kernel
@@ -161,6 +182,8 @@ def block_product(A, a_trans, B, b_trans, C, r_start, r_stop, c_start, c_stop, s
     b_block = scratch[:panels * NR * KC]
     a_block = scratch[panels * NR * KC:(panels * NR + MC) * KC]
     out = scratch[(panels * NR + MC) * KC:(panels * NR + MC) * KC + MR * NR]
+    N = C.shape[1]
+    flat_C = C.reshape(-1)
     for k0 in range(0, K, KC):
         k1 = min(k0 + KC, K)
         width = k1 - k0
@@ -175,10 +198,4 @@ def block_product(A, a_trans, B, b_trans, C, r_start, r_stop, c_start, c_stop, s
                 cols = min(NR, c_stop - c0)
                 for r0 in range(m0, m1, MR):
                     tile(a_block, (r0 - m0) * width, b_block, p * NR * width, width, out)
-                    for i in range(min(MR, m1 - r0)):
-                        if k0 == 0:
-                            for j in range(cols):
-                                C[r0 + i, c0 + j] = out[i * NR + j]
-                        else:
-                            for j in range(cols):
-                                C[r0 + i, c0 + j] += out[i * NR + j]
+                    _merge_tile(out, flat_C, r0 * N + c0, N, min(MR, m1 - r0), cols, k0 > 0, L)
