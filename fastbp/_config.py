@@ -3,7 +3,9 @@
 Kernels never pass options to ``numba.njit`` themselves: they are decorated with :func:`kernel`
 (serial) or compiled twice with :func:`serial_and_parallel`, so the flags below are the whole story.
 """
+import hashlib
 import os
+import pathlib
 import types
 
 import numba
@@ -77,3 +79,51 @@ def serial_and_parallel(function):
 #: computed whole by one thread in a fixed order, so a result never depends on the thread count.
 TILE_ROWS = 32
 TILE_COLS = 64
+
+
+# --------------------------------------------------------------------------- disk cache stamps
+_PACKAGE = pathlib.Path(__file__).resolve().parent
+
+
+def _kernel_sources_stamp():
+    """A hash of every kernel source file (and this one)."""
+    digest = hashlib.sha256()
+    for path in sorted(_PACKAGE.joinpath("kernels").glob("*.py")) + [pathlib.Path(__file__)]:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.digest()
+
+
+def _install_cache_locator():
+    """Stamp fastbp's cached kernels with all kernel sources, not only their own file.
+
+    Numba invalidates a cached function when *its* file changes, but the cached machine code also
+    holds every kernel it calls: after an edit to ``gemm.py`` a cached ``dense.py`` kernel would
+    still run the old product (with the old scratch layout). This locator, used only for files
+    inside ``fastbp/``, makes any kernel edit invalidate every fastbp cache entry. It relies on
+    Numba's locator classes; if they are missing, Numba's default behaviour stays.
+    """
+    try:
+        from numba.core import caching
+        from numba.core.caching import InTreeCacheLocator
+        locators = getattr(caching, "CacheImpl", getattr(caching, "_CacheImpl", None))
+        locators = locators._locator_classes
+    except (ImportError, AttributeError):  # pragma: no cover - a Numba without these internals
+        return
+
+    class FastbpCacheLocator(InTreeCacheLocator):
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if not pathlib.Path(py_file).resolve().is_relative_to(_PACKAGE):
+                return None
+            return super().from_function(py_func, py_file)
+
+        def get_source_stamp(self):
+            return _kernel_sources_stamp()
+
+    if not any(c.__name__ == "FastbpCacheLocator" for c in locators):
+        locators.insert(0, FastbpCacheLocator)
+
+
+if CACHE:
+    _install_cache_locator()

@@ -4,9 +4,9 @@
 
 * ``opA[r, k]`` is ``A[r, k]`` (A of shape (M, K)) or, with ``a_trans``, ``A[k, r]`` (A of shape
   (K, M)): the kernel only broadcasts single elements of A, so either layout is read in place;
-* ``opB[k, c]`` is ``B[k, c]`` (B of shape (K, N), rows contiguous, read in place) or, with
-  ``b_trans``, ``B[c, k]`` (B of shape (N, K)), which is first copied ("packed") a panel at a time
-  into a small per-thread buffer so that its rows become contiguous.
+* ``opB[k, c]`` is ``B[k, c]`` (B of shape (K, N)) or, with ``b_trans``, ``B[c, k]`` (B of shape
+  (N, K)); either way it is first copied ("packed") a panel of NR columns at a time into a small
+  per-thread buffer, contiguous along the panel's rows.
 
 The micro-kernel keeps a tile of ``MR`` x ``NR`` outputs (6 x 16 float32, 6 x 8 float64: twelve
 256-bit accumulators) in vector registers; each step over k loads two vectors of opB's row,
@@ -14,11 +14,7 @@ broadcasts six elements of opA's column and issues twelve fused multiply-adds. T
 in chunks of ``KC`` so the opB panel being reused stays in L1; each output is summed in the same
 order whatever the tiling into parallel tasks, so the result never depends on the thread count.
 """
-import numba
-import numpy as np
-from numba import prange
-
-from .._config import kernel, serial_and_parallel
+from .._config import kernel
 from .simd import (vadd, vector_lanes, vfma, vload, vload_part, vsplat_at, vstore, vstore_part,
                    vzeros)
 
@@ -26,24 +22,25 @@ from .simd import (vadd, vector_lanes, vfma, vload, vload_part, vsplat_at, vstor
 MR = 6
 #: Length of a chunk of the summed dimension (k).
 KC = 256
-#: Rows of opA packed at once (MC x KC stays in L2 while the block's column panels sweep it).
+#: Rows of opA swept at once (their MC x KC elements stay in L2 while the column panels pass).
 MC = 96
 
 
 def scratch_size(block_cols, lanes):
     """Elements of packing buffer one thread needs for blocks of up to ``block_cols`` columns."""
     NR = 2 * lanes
-    return (-(-block_cols // NR) * NR + MC) * KC + MR * NR
+    return -(-block_cols // NR) * NR * KC + MR * NR
 
 
 @kernel
-def tile(Ap, a_base, Bp, b_base, depth, out):
-    """One MR x NR tile of products of packed panels: ``out = Ap-panel · Bp-panel``.
+def tile(A, a_base, a_row_step, a_k_step, rows, Bp, b_base, depth, out):
+    """One MR x NR tile of products: ``out = opA[tile rows, :depth] · packed opB panel``.
 
     Parameters
     ----------
-    Ap : ndarray, 1-D
-        Packed opA: element (i, k) of the tile at ``a_base + k * MR + i`` (see :func:`pack_a`).
+    A : ndarray, 1-D (flat view of opA's array, read in place)
+        Element (i, k) of the tile at ``a_base + i * a_row_step + k * a_k_step``; rows from
+        ``rows`` on repeat the last valid one (their results are never stored).
     Bp : ndarray, 1-D
         Packed opB: element (k, j) at ``b_base + k * NR + j`` (see :func:`pack_b`).
     depth : int
@@ -52,31 +49,42 @@ def tile(Ap, a_base, Bp, b_base, depth, out):
         Receives the tile, row-major. Writing whole vectors to a small buffer keeps this kernel
         free of edge cases; the caller copies the valid part out (MR * NR elements per
         ``depth`` steps of 12 vector FMAs).
+
+    Notes
+    -----
+    opA is only ever broadcast one element at a time, so it is read where it lies: six short
+    runs along k (A not transposed) or six neighbouring elements of one row (transposed).
     """
     L = vector_lanes(out)
     NR = 2 * L
+    a0 = a_base
+    a1 = a_base + min(1, rows - 1) * a_row_step
+    a2 = a_base + min(2, rows - 1) * a_row_step
+    a3 = a_base + min(3, rows - 1) * a_row_step
+    a4 = a_base + min(4, rows - 1) * a_row_step
+    a5 = a_base + min(5, rows - 1) * a_row_step
     c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = vzeros(out)
     for k in range(depth):
         b = b_base + k * NR
         b0 = vload(Bp, b)
         b1 = vload(Bp, b + L)
-        a = a_base + k * MR
-        broadcast = vsplat_at(Ap, a)
+        step = k * a_k_step
+        broadcast = vsplat_at(A, a0 + step)
         c00 = vfma(broadcast, b0, c00)
         c01 = vfma(broadcast, b1, c01)
-        broadcast = vsplat_at(Ap, a + 1)
+        broadcast = vsplat_at(A, a1 + step)
         c10 = vfma(broadcast, b0, c10)
         c11 = vfma(broadcast, b1, c11)
-        broadcast = vsplat_at(Ap, a + 2)
+        broadcast = vsplat_at(A, a2 + step)
         c20 = vfma(broadcast, b0, c20)
         c21 = vfma(broadcast, b1, c21)
-        broadcast = vsplat_at(Ap, a + 3)
+        broadcast = vsplat_at(A, a3 + step)
         c30 = vfma(broadcast, b0, c30)
         c31 = vfma(broadcast, b1, c31)
-        broadcast = vsplat_at(Ap, a + 4)
+        broadcast = vsplat_at(A, a4 + step)
         c40 = vfma(broadcast, b0, c40)
         c41 = vfma(broadcast, b1, c41)
-        broadcast = vsplat_at(Ap, a + 5)
+        broadcast = vsplat_at(A, a5 + step)
         c50 = vfma(broadcast, b0, c50)
         c51 = vfma(broadcast, b1, c51)
     vstore(out, 0, c00)
@@ -102,39 +110,19 @@ def _merge_tile(out, C, c_base, ldc, rows, cols, accumulate, L):
         target = c_base + i * ldc
         low = vload(out, i * 2 * L)
         high = vload(out, i * 2 * L + L)
-        if accumulate:
-            low = vadd(low, vload_part(C, target, first))
-            high = vadd(high, vload_part(C, target + L, second))
-        vstore_part(C, target, low, first)
-        vstore_part(C, target + L, high, second)
-
-
-@kernel
-def pack_a(A, a_trans, r_start, r_stop, k0, k1, packed):
-    """Copy opA[r_start:r_stop, k0:k1] into ``packed`` as MR-row panels, each k-major.
-
-    Panel p holds rows ``r_start + p*MR ...``; within it element (i, k) sits at
-    ``p*MR*(k1-k0) + (k-k0)*MR + i``, so the micro-kernel broadcasts from consecutive memory.
-    Rows past ``r_stop`` are zero.
-    """
-    M = A.shape[1] if a_trans else A.shape[0]
-    K = A.shape[0] if a_trans else A.shape[1]
-    width = k1 - k0
-    zero = packed.dtype.type(0)
-    for r0 in range(r_start, r_stop, MR):
-        base = (r0 - r_start) * width
-        for i in range(MR):
-            r = r0 + i
-            if r < r_stop:
-                if a_trans:
-                    for k in range(k0, k1):
-                        packed[base + (k - k0) * MR + i] = A[k, r]
-                else:
-                    for k in range(k0, k1):
-                        packed[base + (k - k0) * MR + i] = A[r, k]
-            else:
-                for k in range(k0, k1):
-                    packed[base + (k - k0) * MR + i] = zero
+        if cols == 2 * L:
+            # a whole row: plain stores (AMD executes masked stores as slow microcode)
+            if accumulate:
+                low = vadd(low, vload(C, target))
+                high = vadd(high, vload(C, target + L))
+            vstore(C, target, low)
+            vstore(C, target + L, high)
+        else:
+            if accumulate:
+                low = vadd(low, vload_part(C, target, first))
+                high = vadd(high, vload_part(C, target + L, second))
+            vstore_part(C, target, low, first)
+            vstore_part(C, target + L, high, second)
 
 
 @kernel
@@ -171,19 +159,22 @@ def block_product(A, a_trans, B, b_trans, C, r_start, r_stop, c_start, c_stop, s
     """``C[r_start:r_stop, c_start:c_stop] = opA · opB`` for one block (one parallel task).
 
     Loop order of a BLIS-style GEMM: for each chunk of k, the block's opB columns are packed once
-    (``KC`` x block width, reused by every row), then each ``MC`` rows of opA are packed (reused
-    by every column panel) and swept tile by tile. ``scratch`` is this thread's buffer of
-    :func:`scratch_size` elements.
+    (``KC`` x block width, reused by every row), then each ``MC`` rows of opA (read in place,
+    reused by every column panel from L2) are swept tile by tile. ``scratch`` is this thread's
+    buffer of :func:`scratch_size` elements.
     """
     L = vector_lanes(C)
     NR = 2 * L
     K = A.shape[0] if a_trans else A.shape[1]
     panels = (c_stop - c_start + NR - 1) // NR
     b_block = scratch[:panels * NR * KC]
-    a_block = scratch[panels * NR * KC:(panels * NR + MC) * KC]
-    out = scratch[(panels * NR + MC) * KC:(panels * NR + MC) * KC + MR * NR]
+    out = scratch[panels * NR * KC:panels * NR * KC + MR * NR]
     N = C.shape[1]
+    M = C.shape[0]
     flat_C = C.reshape(-1)
+    flat_A = A.reshape(-1)
+    a_row_step = 1 if a_trans else K
+    a_k_step = M if a_trans else 1
     for k0 in range(0, K, KC):
         k1 = min(k0 + KC, K)
         width = k1 - k0
@@ -192,10 +183,12 @@ def block_product(A, a_trans, B, b_trans, C, r_start, r_stop, c_start, c_stop, s
             pack_b(B, b_trans, c0, min(NR, c_stop - c0), k0, k1, b_block[p * NR * width:], NR)
         for m0 in range(r_start, r_stop, MC):
             m1 = min(m0 + MC, r_stop)
-            pack_a(A, a_trans, m0, m1, k0, k1, a_block)
             for p in range(panels):
                 c0 = c_start + p * NR
                 cols = min(NR, c_stop - c0)
                 for r0 in range(m0, m1, MR):
-                    tile(a_block, (r0 - m0) * width, b_block, p * NR * width, width, out)
-                    _merge_tile(out, flat_C, r0 * N + c0, N, min(MR, m1 - r0), cols, k0 > 0, L)
+                    rows = min(MR, m1 - r0)
+                    a_base = k0 * M + r0 if a_trans else r0 * K + k0
+                    tile(flat_A, a_base, a_row_step, a_k_step, rows, b_block, p * NR * width,
+                         width, out)
+                    _merge_tile(out, flat_C, r0 * N + c0, N, rows, cols, k0 > 0, L)
