@@ -2,8 +2,9 @@
 
 ``C[r, c] = sum_k opA[r, k] * opB[k, c]`` over an output block, where
 
-* ``opA[r, k]`` is ``A[r, k]`` (A of shape (M, K)) or, with ``a_trans``, ``A[k, r]`` (A of shape
-  (K, M)): the kernel only broadcasts single elements of A, so either layout is read in place;
+* ``opA[r, k]`` is ``A[r, k]`` (A of shape (M, K)), read in place: the kernel only broadcasts
+  single elements, six short runs along k; or, with ``a_trans``, ``A[k, r]`` (A of shape (K, M)),
+  packed MC rows at a time so that consecutive k are not a row of A apart;
 * ``opB[k, c]`` is ``B[k, c]`` (B of shape (K, N)) or, with ``b_trans``, ``B[c, k]`` (B of shape
   (N, K)); either way it is first copied ("packed") a panel of NR columns at a time into a small
   per-thread buffer, contiguous along the panel's rows.
@@ -29,7 +30,7 @@ MC = 96
 def scratch_size(block_cols, lanes):
     """Elements of packing buffer one thread needs for blocks of up to ``block_cols`` columns."""
     NR = 2 * lanes
-    return -(-block_cols // NR) * NR * KC + MR * NR
+    return (-(-block_cols // NR) * NR + MC) * KC + NR + MR * NR
 
 
 @kernel
@@ -126,6 +127,33 @@ def _merge_tile(out, C, c_base, ldc, rows, cols, accumulate, L):
 
 
 @kernel
+def pack_transposed_a(A, m0, m1, k0, k1, packed):
+    """Copy opA[m0:m1, k0:k1] = A[k0:k1, m0:m1]ᵀ into ``packed`` as MR-row panels, k-major.
+
+    Panel p holds rows ``m0 + p*MR ...``; its element (i, k) sits at
+    ``p*MR*(k1-k0) + (k-k0)*MR + i``; rows past ``m1`` are zero. Read in place, a transposed opA
+    would put every k of a tile on another page of memory (a row of A apart). ``packed`` needs
+    ``2 * L`` elements of slack past the last panel.
+    """
+    L = vector_lanes(packed)
+    width = k1 - k0
+    M = A.shape[1]
+    flat = A.reshape(-1)
+    for r0 in range(m0, m1, MR):
+        base = (r0 - m0) * width
+        rows = min(MR, m1 - r0)
+        low = min(rows, L)
+        high = max(rows - L, 0)
+        for k in range(k0, k1):
+            # whole vectors: each step writes up to L elements past its MR, which the next step
+            # (or, after the last one, the slack at the end of ``packed``) absorbs
+            at = base + (k - k0) * MR
+            vstore(packed, at, vload_part(flat, k * M + r0, low))
+            if MR > L:
+                vstore(packed, at + L, vload_part(flat, k * M + r0 + L, high))
+
+
+@kernel
 def pack_b(B, b_trans, c0, cols, k0, k1, packed, NR):
     """Copy opB[k0:k1, c0:c0+NR] into ``packed``, k-major (NR contiguous columns per k).
 
@@ -159,8 +187,8 @@ def block_product(A, a_trans, B, b_trans, C, r_start, r_stop, c_start, c_stop, s
     """``C[r_start:r_stop, c_start:c_stop] = opA · opB`` for one block (one parallel task).
 
     Loop order of a BLIS-style GEMM: for each chunk of k, the block's opB columns are packed once
-    (``KC`` x block width, reused by every row), then each ``MC`` rows of opA (read in place,
-    reused by every column panel from L2) are swept tile by tile. ``scratch`` is this thread's
+    (``KC`` x block width, reused by every row), then each ``MC`` rows of opA (read in place, or
+    packed when transposed; reused by every column panel from L2) are swept tile by tile. ``scratch`` is this thread's
     buffer of :func:`scratch_size` elements.
     """
     L = vector_lanes(C)
@@ -168,13 +196,11 @@ def block_product(A, a_trans, B, b_trans, C, r_start, r_stop, c_start, c_stop, s
     K = A.shape[0] if a_trans else A.shape[1]
     panels = (c_stop - c_start + NR - 1) // NR
     b_block = scratch[:panels * NR * KC]
-    out = scratch[panels * NR * KC:panels * NR * KC + MR * NR]
+    a_block = scratch[panels * NR * KC:(panels * NR + MC) * KC + NR]
+    out = scratch[(panels * NR + MC) * KC + NR:(panels * NR + MC) * KC + NR + MR * NR]
     N = C.shape[1]
-    M = C.shape[0]
     flat_C = C.reshape(-1)
     flat_A = A.reshape(-1)
-    a_row_step = 1 if a_trans else K
-    a_k_step = M if a_trans else 1
     for k0 in range(0, K, KC):
         k1 = min(k0 + KC, K)
         width = k1 - k0
@@ -183,12 +209,17 @@ def block_product(A, a_trans, B, b_trans, C, r_start, r_stop, c_start, c_stop, s
             pack_b(B, b_trans, c0, min(NR, c_stop - c0), k0, k1, b_block[p * NR * width:], NR)
         for m0 in range(r_start, r_stop, MC):
             m1 = min(m0 + MC, r_stop)
+            if a_trans:
+                pack_transposed_a(A, m0, m1, k0, k1, a_block)
             for p in range(panels):
                 c0 = c_start + p * NR
                 cols = min(NR, c_stop - c0)
                 for r0 in range(m0, m1, MR):
                     rows = min(MR, m1 - r0)
-                    a_base = k0 * M + r0 if a_trans else r0 * K + k0
-                    tile(flat_A, a_base, a_row_step, a_k_step, rows, b_block, p * NR * width,
-                         width, out)
+                    if a_trans:
+                        tile(a_block, (r0 - m0) * width, 1, MR, MR, b_block, p * NR * width,
+                             width, out)
+                    else:
+                        tile(flat_A, r0 * K + k0, K, 1, rows, b_block, p * NR * width, width,
+                             out)
                     _merge_tile(out, flat_C, r0 * N + c0, N, rows, cols, k0 > 0, L)
