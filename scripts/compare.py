@@ -1,15 +1,15 @@
 #!/usr/bin/env python
 """Time one epoch of plain SGD in fastbp and its peers, each in its own process, and tabulate.
 
-For every workload (``asv_bench/benchmarks/workloads.py``: tiny, course, digits, mnist, plus any
-given with ``--workload``) this runs, each in a fresh subprocess with explicit thread settings:
+For every workload (``fastbp/bench/workloads.py``: tiny, course, digits, mnist, plus any given
+with ``--workload``) this runs, each in a fresh subprocess with explicit thread settings:
 
 * fastbp with 2 Numba threads (the baseline of every ratio) and with 1;
 * the vectorized NumPy reference (``fastbp.reference.sgd_epoch``), NumPy's OpenBLAS with 2 threads
   and with 1;
 * PyTorch with 1 and with 2 threads (when torch imports);
 * scikit-learn's MLPClassifier/MLPRegressor (one ``partial_fit`` per epoch, see
-  ``scripts/peers.py``), OpenBLAS with 2 threads and with 1;
+  ``fastbp/bench/peers.py``), OpenBLAS with 2 threads and with 1;
 
 and, also in its own processes, a 2048x2048 OpenBLAS matrix product per dtype, the machine's
 practical peak. Separate processes keep thread pools from fighting (an OpenBLAS or OpenMP pool
@@ -27,68 +27,25 @@ Usage::
     python scripts/compare.py --quick --workloads tiny digits   # a fast look
     python scripts/compare.py --workload 100-50-1:sigmoid:m=500:batch=50:float64 --png cmp.png
 
-The workload definitions are imported from ``asv_bench/benchmarks`` rather than the reverse: asv
-imports only its ``benchmark_dir``, while a script can put any directory on ``sys.path``.
+The workloads, trainers, worker processes and machine probes live in ``fastbp.bench``, which the
+asv suite and the ``fastbp compare`` command use too; this script adds the peak measurement
+rows, the calibrated timings and the report.
 """
 import argparse
 import dataclasses
-import importlib.metadata
 import importlib.util
 import json
-import math
-import os
-import platform
-import subprocess
 import sys
 import time
-import traceback
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "asv_bench"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fastbp.bench import system, trainers, workloads
+from fastbp.bench.runner import Runner, run_worker
 
-from benchmarks import trainers, workloads  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 #: Side of the square matrices of the peak measurement.
 PEAK_SIZE = 2048
-#: Seconds a worker may take (a cold fastbp compiles for about a minute per dtype).
-WORKER_TIMEOUT = 1200
-#: Thread-count environment variables cleared before each worker gets its own.
-THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                    "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
-RESULT_PREFIX = "COMPARE-RESULT "
-
-
-@dataclasses.dataclass(frozen=True)
-class Runner:
-    """One implementation at one thread count.
-
-    Parameters
-    ----------
-    implementation : {"fastbp", "reference", "torch", "sklearn", "peak"}
-    threads : int
-    """
-
-    implementation: str
-    threads: int
-
-    def environment(self):
-        """The thread variables this runner's process starts with.
-
-        Only the pool the implementation computes with gets ``threads``; every other pool gets
-        one thread, so that no idle pool is there to spin or oversubscribe the two cores.
-        """
-        numba_threads = self.threads if self.implementation == "fastbp" else 1
-        blas_threads = self.threads if self.implementation in ("reference", "sklearn",
-                                                               "peak") else 1
-        # fastbp's Numba omp layer and torch's intra-op pool are OpenMP pools
-        omp_threads = self.threads if self.implementation in ("fastbp", "torch") else 1
-        return {"NUMBA_NUM_THREADS": str(numba_threads),
-                "OMP_NUM_THREADS": str(omp_threads),
-                "OPENBLAS_NUM_THREADS": str(blas_threads),
-                "MKL_NUM_THREADS": str(omp_threads if self.implementation == "torch" else 1)}
-
 
 #: The comparison's rows, baseline first.
 RUNNERS = (Runner("fastbp", 2), Runner("fastbp", 1), Runner("reference", 2),
@@ -97,150 +54,7 @@ RUNNERS = (Runner("fastbp", 2), Runner("fastbp", 1), Runner("reference", 2),
 BASELINE = RUNNERS[0]
 
 
-# ----------------------------------------------------------------------------------- the workers
-def worker_main(task):
-    """Run one task in this (fresh) process and print its JSON result on one line."""
-    try:
-        if task["kind"] == "peak":
-            result = _peak_task(task)
-        else:
-            result = _train_task(task)
-    except NotImplementedError as reason:
-        result = {"skipped": str(reason)}
-    except Exception:
-        result = {"error": traceback.format_exc(limit=8)}
-    print(RESULT_PREFIX + json.dumps(result), flush=True)
-
-
-def _peak_task(task):
-    """GFLOP/s of an OpenBLAS matrix product C = A·B of two n×n matrices."""
-    import numpy as np
-
-    n, dtype = task["size"], np.dtype(task["dtype"])
-    rng = np.random.default_rng(0)
-    A, B = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
-    C = np.empty((n, n), dtype)
-    np.matmul(A, B, out=C)  # warm-up: page in C, start the BLAS threads
-    seconds = []
-    before = _cpu_snapshot()
-    for _ in range(task["repeat"]):
-        started = time.perf_counter()
-        np.matmul(A, B, out=C)
-        seconds.append(time.perf_counter() - started)
-    flops = 2.0 * n ** 3
-    return {"median": flops / float(np.median(seconds)) / 1e9, "best": flops / min(seconds) / 1e9,
-            "seconds": seconds, "other_cores": _other_cores(before, _cpu_snapshot()),
-            "observed_threads": _observed_threads("peak")}
-
-
-def _train_task(task):
-    """Warm up and time one implementation on one workload."""
-    import peers
-
-    runner = Runner(task["implementation"], task["threads"])
-    _set_threads(runner)
-    workload = workloads.Workload.from_dict(task["workload"])
-    registry = dict(trainers.TRAINERS, **peers.PEERS)
-    started = time.perf_counter()
-    trainer = registry[runner.implementation](workload, learning_rate=task["learning_rate"])
-    trainer.train(1)  # compiles (fastbp), first touches every buffer
-    warmup = time.perf_counter() - started
-    before = _cpu_snapshot()
-    timing = trainers.measure_epoch_seconds(trainer, task["seconds"], task["repeat"])
-    timing["other_cores"] = _other_cores(before, _cpu_snapshot())
-    timing["finite"] = math.isfinite(timing["cost"])
-    timing["cost"] = timing["cost"] if timing["finite"] else str(timing["cost"])
-    return dict(timing, warmup_seconds=warmup,
-                observed_threads=_observed_threads(runner.implementation))
-
-
-def _cpu_snapshot():
-    """Wall time, this process's CPU time and the whole machine's busy CPU time, in seconds."""
-    own = os.times()
-    try:
-        ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-        # user nice system idle iowait irq softirq steal ...: everything but idle and iowait
-        busy = (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        busy = float("nan")
-    return time.perf_counter(), own.user + own.system, busy
-
-
-def _other_cores(before, after):
-    """Cores kept busy by other processes between two snapshots (0 on a quiet machine).
-
-    The load average is no guide here: it counts waiting tasks the CPU counters do not, and other
-    sandboxes on the same kernel are invisible to ``ps`` but not to ``/proc/stat``.
-    """
-    wall = after[0] - before[0]
-    others = (after[2] - before[2]) - (after[1] - before[1])
-    return max(0.0, others / wall) if wall > 0 else float("nan")
-
-
-def measure_other_cores(seconds=1.0):
-    """Cores busy with other work while this process sleeps for ``seconds``."""
-    before = _cpu_snapshot()
-    time.sleep(seconds)
-    return _other_cores(before, _cpu_snapshot())
-
-
-def _set_threads(runner):
-    """Set the thread count through the library's own call as well as the environment."""
-    if runner.implementation == "fastbp":
-        import numba
-
-        numba.set_num_threads(runner.threads)
-    elif runner.implementation == "torch":
-        import torch
-
-        torch.set_num_threads(runner.threads)
-
-
-def _observed_threads(implementation):
-    """What the worker's thread pools actually are, after the work ran."""
-    parts = []
-    if implementation == "fastbp":
-        import numba
-
-        try:
-            layer = numba.threading_layer()
-        except ValueError:  # no parallel region ran: every kernel was small enough to be serial
-            layer = "no parallel region ran"
-        parts.append(f"numba {numba.get_num_threads()} ({layer})")
-    if implementation == "torch":
-        import torch
-
-        parts.append(f"torch intra-op {torch.get_num_threads()}, "
-                     f"inter-op {torch.get_num_interop_threads()}")
-    try:
-        from threadpoolctl import threadpool_info
-
-        for pool in threadpool_info():
-            name = pool.get("internal_api", "?")
-            detail = pool.get("architecture") or Path(pool.get("filepath", "")).name
-            parts.append(f"{name} {pool.get('num_threads')} ({detail})")
-    except ImportError:
-        pass
-    return ", ".join(parts)
-
-
 # ----------------------------------------------------------------------------------- the parent
-def run_worker(task, runner):
-    """Run ``task`` in a subprocess with ``runner``'s thread environment; return its result."""
-    env = {key: value for key, value in os.environ.items() if key not in THREAD_VARIABLES}
-    env.update(runner.environment())
-    command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(task)]
-    try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True,
-                              timeout=WORKER_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {WORKER_TIMEOUT} s"}
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith(RESULT_PREFIX):
-            return json.loads(line[len(RESULT_PREFIX):])
-    return {"error": f"worker exited with {done.returncode}: {done.stderr.strip()[-2000:]}"}
-
-
 def measure_peaks(repeat, when):
     """Median and best GFLOP/s of the OpenBLAS product, by ``"dtype/threads"``.
 
@@ -284,52 +98,6 @@ def _progress(message):
 
 
 # ----------------------------------------------------------------------------------- reporting
-def machine_info():
-    """CPU model, core counts, SIMD flags, platform and load average of this machine."""
-    model, flags, cores_per_socket, sockets = "unknown", set(), None, set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = (part.strip() for part in line.partition(":"))
-            if key == "model name":
-                model = value
-            elif key == "flags":
-                flags = set(value.split())
-            elif key == "cpu cores":
-                cores_per_socket = int(value)
-            elif key == "physical id":
-                sockets.add(value)
-    except OSError:
-        pass
-    physical = cores_per_socket * max(1, len(sockets)) if cores_per_socket else None
-    return {"cpu": model, "logical_cpus": os.cpu_count(), "physical_cores": physical,
-            "simd": [flag for flag in ("avx2", "fma", "avx512f") if flag in flags],
-            "platform": platform.platform(), "load_average": list(os.getloadavg())}
-
-
-def library_versions():
-    """Versions of Python and the libraries compared (read without importing them)."""
-    versions = {"python": platform.python_version()}
-    for package in ("fastbp", "numpy", "numba", "scikit-learn", "torch", "threadpoolctl"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    versions["fastbp commit"] = _git_commit()
-    return versions
-
-
-def _git_commit():
-    """Short commit of the working tree, with ``+dirty`` when it has local changes."""
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "fastbp"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return commit + ("+dirty (uncommitted changes in fastbp/)" if dirty else "")
-
-
 def print_header(report):
     """The machine, versions, peaks and thread settings, as markdown."""
     machine, versions = report["machine"], report["versions"]
@@ -364,10 +132,7 @@ def print_header(report):
     print("|---|---|---|---|")
     for runner in report["runners"]:
         observed = _first_observed(report, runner)
-        env = " ".join(f"{k}={v}" for k, v in Runner(**runner).environment().items())
-        extra = {"fastbp": "numba.set_num_threads", "torch": "torch.set_num_threads"}.get(
-            runner["implementation"])
-        setting = f"{env}; {extra}({runner['threads']})" if extra else env
+        setting = Runner(**runner).setting()
         print(f"| {runner['implementation']} | {runner['threads']} | {setting} | {observed} |")
     print()
 
@@ -521,7 +286,6 @@ def parse_args(argv):
     parser.add_argument("--quick", action="store_true", help="short timings, for a look")
     parser.add_argument("--png", metavar="PATH", help="save a bar chart of ms per epoch")
     parser.add_argument("--json", metavar="PATH", help="save every measurement as JSON")
-    parser.add_argument("--worker", metavar="TASK", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     options.repeat = options.repeat or (3 if options.quick else 5)
     options.seconds = options.seconds or (0.3 if options.quick else 1.5)
@@ -549,27 +313,24 @@ def select_runners(options):
 
 def main(argv=None):
     options = parse_args(argv)
-    if options.worker:
-        worker_main(json.loads(options.worker))
-        return 0
     started = time.perf_counter()
     names = list(workloads.WORKLOADS) if options.workloads is None else options.workloads
     selected = [workloads.WORKLOADS[name] for name in names] + options.workload
     if not selected:
         raise SystemExit("no workload selected")
     runners = select_runners(options)
-    report = {"machine": machine_info(), "versions": library_versions(),
+    report = {"machine": system.machine_info(), "versions": system.library_versions(ROOT),
               "options": {"seconds": options.seconds, "repeat": options.repeat,
                           "quick": options.quick},
               "runners": [dataclasses.asdict(runner) for runner in runners]}
-    report["other_cores_start"] = measure_other_cores()
+    report["other_cores_start"] = system.measure_other_cores()
     report["peaks"] = {"start": measure_peaks(options.repeat, "start")}
     report["workloads"] = [{"workload": workload.to_dict(),
                             "flops_per_epoch": workloads.flops_per_epoch(workload),
                             "results": run_workload(workload, runners, options)}
                            for workload in selected]
     report["peaks"]["end"] = measure_peaks(options.repeat, "end")
-    report["other_cores_end"] = measure_other_cores()
+    report["other_cores_end"] = system.measure_other_cores()
     report["elapsed_seconds"] = time.perf_counter() - started
     print_header(report)
     print_tables(report)

@@ -9,8 +9,11 @@ detected values non-interactively)::
     asv run --python=same                # full statistics on the working tree
     asv run main~5..main                 # commits of main, each built into its own virtualenv
 
-``workloads.py`` defines the workloads and their data and ``trainers.py`` what "one epoch" of each
-implementation is; ``scripts/compare.py`` imports both (PyTorch and scikit-learn are compared
-there, not here). fastbp uses Numba's default thread count (one per core) and the reference
-NumPy's OpenBLAS with its default (one per core).
+``bench_training.py`` is the suite. The workloads and their data (``fastbp/bench/workloads.py``)
+and what "one epoch" of each implementation is (``fastbp/bench/trainers.py``) live in the package,
+shared with ``scripts/compare.py`` and the ``fastbp compare`` command (PyTorch and scikit-learn
+are compared there, not here). asv imports ``fastbp.bench`` from the fastbp it benchmarks, so
+commits from before ``fastbp.bench`` existed cannot be run with this suite. fastbp uses Numba's
+default thread count (one per core) and the reference NumPy's OpenBLAS with its default (one per
+core).
 """

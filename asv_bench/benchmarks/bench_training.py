@@ -1,7 +1,9 @@
 """asv benchmarks: one epoch of plain SGD, forward and backward, fastbp beside the NumPy reference.
 
-Every benchmark is parameterised over workload (``workloads.ASV_WORKLOADS``) x dtype x
-implementation. asv runs each (benchmark, parameters) pair in a fresh process, so:
+The workloads and trainers are fastbp's own (:mod:`fastbp.bench`), shared with scripts/compare.py
+and the ``fastbp compare`` command. Every benchmark is parameterised over workload
+(``workloads.ASV_WORKLOADS``) x dtype x implementation. asv runs each (benchmark, parameters)
+pair in a fresh process, so:
 
 * ``setup_cache`` runs once, before everything else, in a process of its own: it trains every
   workload for one epoch with fastbp in both dtypes, which compiles each kernel fastbp uses into
@@ -11,8 +13,8 @@ implementation. asv runs each (benchmark, parameters) pair in a fresh process, s
 """
 import time
 
-from . import trainers
-from .workloads import ASV_WORKLOADS, DTYPES, flops_per_epoch
+from fastbp.bench import trainers
+from fastbp.bench.workloads import ASV_WORKLOADS, DTYPES, flops_per_epoch
 
 
 class Training:

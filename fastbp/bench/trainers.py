@@ -3,7 +3,8 @@
 The asv suite, ``scripts/compare.py`` and ``fastbp compare`` (which add the PyTorch and
 scikit-learn trainers of the same shape in :mod:`fastbp.bench.peers`) all build trainers here, so
 "one epoch" means the same thing everywhere; the first two time them with
-:func:`measure_epoch_seconds`, ``fastbp compare`` with :func:`fastbp.bench.runner.time_fixed_epochs`.
+:func:`measure_epoch_seconds`, ``fastbp compare`` with
+:func:`fastbp.bench.runner.time_fixed_epochs`.
 
 A trainer holds its data and parameters and offers ``train(epochs)``, returning the cost of the
 last epoch, and ``outputs(X)``, the output activations for other examples (scored by
