@@ -80,7 +80,7 @@ def _block(task, M, N, block_rows, row_blocks, block_cols):
 
 @kernel
 def _forward_block(A_prev, W, b, code, A, Z, keep_z, r0, r1, c0, c1, scratch):
-    block_product(W, False, A_prev, False, A, r0, r1, c0, c1, scratch)
+    block_product(W, False, A_prev, False, A, False, r0, r1, c0, c1, scratch)
     activate_block(LINEAR if code == SOFTMAX else code, A, b, Z, keep_z, r0, r1, c0, c1)
 
 
@@ -150,11 +150,21 @@ def dense_forward(A_prev, W, b, code, A, Z, keep_z, scratch):
 
 
 @kernel
-def _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, r0, r1, c0, c1, scratch):
-    block_product(dZ, False, A_prev, True, dW, r0, r1, c0, c1, scratch)
+def _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, swapped, r0, r1, c0, c1, scratch):
+    """Block (r0:r1, c0:c1) of dW, or with ``swapped`` of dWᵀ, with scale, L2 and db fused."""
+    if swapped:
+        # dWᵀ = A_prev · dZᵀ: A_prev is read in place and only the small dZ is transposed
+        block_product(A_prev, False, dZ, True, dW, True, r0, r1, c0, c1, scratch)
+        r0, r1, c0, c1 = c0, c1, r0, r1
+    else:
+        block_product(dZ, False, A_prev, True, dW, False, r0, r1, c0, c1, scratch)
     for r in range(r0, r1):
-        for c in range(c0, c1):
-            dW[r, c] = dW[r, c] * scale + l2 * W[r, c]
+        if l2 == 0:
+            for c in range(c0, c1):
+                dW[r, c] *= scale
+        else:
+            for c in range(c0, c1):
+                dW[r, c] = dW[r, c] * scale + l2 * W[r, c]
     if c0 == 0:
         # db rides with the first column block of its rows: the same rows of dZ
         for r in range(r0, r1):
@@ -164,17 +174,30 @@ def _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, r0, r1, c0, c1, sc
             db[r] = total * scale
 
 
+@kernel(inline="always")
+def _weight_gradient_shape(dZ, A_prev):
+    """Rows and columns of the product computed for dW, and whether it is dWᵀ.
+
+    Either dW = dZ · A_prevᵀ packs A_prev transposed, or dWᵀ = A_prev · dZᵀ packs dZ: the product
+    transposes the smaller of the two (the course network's first layer has 20 neurons and 12288
+    inputs).
+    """
+    n = dZ.shape[0]
+    n_prev = A_prev.shape[0]
+    if n < n_prev:
+        return n_prev, n, True
+    return n, n_prev, False
+
+
 @parallel_kernel
 def _weight_gradients_parallel(dZ, A_prev, dW, db, scale, l2, W, scratch):
-    n, n_prev = dW.shape
-    block_rows, row_blocks, block_cols, col_blocks = _grid(n, n_prev, vector_lanes(dW),
+    rows, cols, swapped = _weight_gradient_shape(dZ, A_prev)
+    block_rows, row_blocks, block_cols, col_blocks = _grid(rows, cols, vector_lanes(dW),
                                                            PARALLEL_TASKS)
     for task in prange(row_blocks * col_blocks):
-        r0, r1, c0, c1 = _block(task, n, n_prev, block_rows, row_blocks, block_cols)
-        _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, r0, r1, c0, c1,
+        r0, r1, c0, c1 = _block(task, rows, cols, block_rows, row_blocks, block_cols)
+        _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, swapped, r0, r1, c0, c1,
                                 scratch[numba.get_thread_id()])
-
-
 
 
 @kernel
@@ -203,16 +226,17 @@ def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch):
     if 2 * n * dZ.shape[1] * n_prev >= PARALLEL_MIN_FLOPS:
         _weight_gradients_parallel(dZ, A_prev, dW, db, scale, l2, W, scratch)
     else:
-        block_rows, row_blocks, block_cols, col_blocks = _grid(n, n_prev, vector_lanes(dW), 1)
+        rows, cols, swapped = _weight_gradient_shape(dZ, A_prev)
+        block_rows, row_blocks, block_cols, col_blocks = _grid(rows, cols, vector_lanes(dW), 1)
         for task in range(row_blocks * col_blocks):
-            r0, r1, c0, c1 = _block(task, n, n_prev, block_rows, row_blocks, block_cols)
-            _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, r0, r1, c0, c1,
+            r0, r1, c0, c1 = _block(task, rows, cols, block_rows, row_blocks, block_cols)
+            _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, swapped, r0, r1, c0, c1,
                                     scratch[0])
 
 
 @kernel
 def _input_gradients_block(dZ, W, code, G, g_is_input, dZ_prev, r0, r1, c0, c1, scratch):
-    block_product(W, True, dZ, False, dZ_prev, r0, r1, c0, c1, scratch)
+    block_product(W, True, dZ, False, dZ_prev, False, r0, r1, c0, c1, scratch)
     backprop_block(code, dZ_prev, G, g_is_input, r0, r1, c0, c1)
 
 

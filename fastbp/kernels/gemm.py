@@ -126,6 +126,19 @@ def _merge_tile(out, C, c_base, ldc, rows, cols, accumulate, L):
             vstore_part(C, target + L, high, second)
 
 
+@kernel(inline="always")
+def _merge_tile_transposed(out, C, c_base, ldc, rows, cols, accumulate, NR):
+    """Like :func:`_merge_tile`, into the transpose: tile element (i, j) to ``C[j, i]``."""
+    for j in range(cols):
+        target = c_base + j * ldc
+        if accumulate:
+            for i in range(rows):
+                C[target + i] += out[i * NR + j]
+        else:
+            for i in range(rows):
+                C[target + i] = out[i * NR + j]
+
+
 @kernel
 def pack_transposed_a(A, m0, m1, k0, k1, packed):
     """Copy opA[m0:m1, k0:k1] = A[k0:k1, m0:m1]ᵀ into ``packed`` as MR-row panels, k-major.
@@ -183,13 +196,16 @@ def pack_b(B, b_trans, c0, cols, k0, k1, packed, NR):
 
 
 @kernel
-def block_product(A, a_trans, B, b_trans, C, r_start, r_stop, c_start, c_stop, scratch):
-    """``C[r_start:r_stop, c_start:c_stop] = opA · opB`` for one block (one parallel task).
+def block_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, c_stop,
+                  scratch):
+    """Rows ``r_start:r_stop`` and columns ``c_start:c_stop`` of ``P = opA · opB``, one block.
+
+    ``P`` is written into ``C`` (``C = P``), or transposed (``C = Pᵀ``) with ``c_trans``.
 
     Loop order of a BLIS-style GEMM: for each chunk of k, the block's opB columns are packed once
     (``KC`` x block width, reused by every row), then each ``MC`` rows of opA (read in place, or
-    packed when transposed; reused by every column panel from L2) are swept tile by tile. ``scratch`` is this thread's
-    buffer of :func:`scratch_size` elements.
+    packed when transposed; reused by every column panel from L2) are swept tile by tile.
+    ``scratch`` is this thread's buffer of :func:`scratch_size` elements.
     """
     L = vector_lanes(C)
     NR = 2 * L
@@ -198,7 +214,7 @@ def block_product(A, a_trans, B, b_trans, C, r_start, r_stop, c_start, c_stop, s
     b_block = scratch[:panels * NR * KC]
     a_block = scratch[panels * NR * KC:(panels * NR + MC) * KC + NR]
     out = scratch[(panels * NR + MC) * KC + NR:(panels * NR + MC) * KC + NR + MR * NR]
-    N = C.shape[1]
+    ldc = C.shape[1]
     flat_C = C.reshape(-1)
     flat_A = A.reshape(-1)
     for k0 in range(0, K, KC):
@@ -222,4 +238,8 @@ def block_product(A, a_trans, B, b_trans, C, r_start, r_stop, c_start, c_stop, s
                     else:
                         tile(flat_A, r0 * K + k0, K, 1, rows, b_block, p * NR * width, width,
                              out)
-                    _merge_tile(out, flat_C, r0 * N + c0, N, rows, cols, k0 > 0, L)
+                    if c_trans:
+                        _merge_tile_transposed(out, flat_C, c0 * ldc + r0, ldc, rows, cols,
+                                               k0 > 0, NR)
+                    else:
+                        _merge_tile(out, flat_C, r0 * ldc + c0, ldc, rows, cols, k0 > 0, L)

@@ -6,13 +6,15 @@ Each output activation is paired with its matching loss, so the output layer's g
 ==========  ==============================  ===============================================
 output      loss                            per-example loss, summed over the outputs j
 ==========  ==============================  ===============================================
-sigmoid     binary cross-entropy (BCE)      max(z, 0) - z*y + log1p(exp(-|z|))
+sigmoid     binary cross-entropy (BCE)      max(z, 0) - z*y + log1p(exp(-|z|)), the last term
+                                            as -log(max(a, 1 - a))
 softmax     categorical cross-entropy (CE)  sum_j y_j * (logsumexp(z) - z_j)
 linear      mean squared error (MSE)        (a - y)**2 / 2
 ==========  ==============================  ===============================================
 
-BCE and CE are computed from the logits Z, never from log(A): no log(0) when A rounds to 0 or 1,
-and no overflow for |Z| up to 1e4 and beyond. The loss is the mean over examples (a weighted mean
+BCE and CE are computed from the logits Z, never from log(A) or log(1 - A) alone: no log(0) when A
+rounds to 0 or 1 (BCE takes the log of max(a, 1 - a), which is at least 0.5), and no overflow for
+|Z| up to 1e4 and beyond. The loss is the mean over examples (a weighted mean
 with sample weights).
 """
 import numpy as np
@@ -41,9 +43,13 @@ def example_loss(loss, Z, A, Y, i):
     n = Z.shape[0]
     total = Z.dtype.type(0)
     if loss == BCE:
+        one = like(total, 1)
         for j in range(n):
+            # log1p(exp(-|z|)) = -log(sigmoid(|z|)) = -log(max(a, 1 - a)) with a = sigmoid(z):
+            # one log instead of exp and log1p, and the argument stays in [0.5, 1]
             z = Z[j, i]
-            total += max(z, like(z, 0)) - z * Y[j, i] + np.log1p(np.exp(-abs(z)))
+            a = A[j, i]
+            total += max(z, like(z, 0)) - z * Y[j, i] - np.log(max(a, one - a))
     elif loss == CE:
         largest = Z[0, i]
         for j in range(1, n):
