@@ -45,7 +45,8 @@ def check_array(array, name, dtype, ndim=2):
     if converted.size == 0:
         raise ValueError(f"{name} is empty (shape {converted.shape})")
     converted = np.asarray(converted, dtype=dtype)
-    if not np.isfinite(converted).all():
+    # min and max propagate NaN and reach inf without a temporary the size of the data
+    if not (np.isfinite(converted.min()) and np.isfinite(converted.max())):
         count = int(converted.size - np.isfinite(converted).sum())
         raise ValueError(f"{name} contains {count} NaN or infinite value(s)")
     return converted

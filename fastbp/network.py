@@ -181,32 +181,36 @@ class Network:
     def _model(self):
         return (self._dims, self._codes, self._loss_code, self._w_off, self._b_off, self._theta)
 
-    def _work(self, capacity, purpose="train"):
+    def _work(self, capacity, purpose="train", gather=False):
         """Workspace tuple for batches of up to ``capacity`` examples (grown, never shrunk).
 
         ``forward()`` keeps its own (``purpose="forward"``): ``backward()`` reads the activations
-        it left there, which training, ``cost()`` or a gradient check must not overwrite.
+        it left there, which training, ``cost()`` or a gradient check must not overwrite. Only a
+        workspace that gathers minibatches (``gather``) holds a batch of inputs, targets and
+        weights; one batch of every example is read where it lies.
         """
         held = self._workspaces.get(purpose)
-        if held is not None and held[0] >= capacity:
+        if held is not None and held[0] >= capacity and (held[2] or not gather):
             return held[1]
         dims = self.layer_dims
         act_off = np.zeros(len(dims), dtype=np.int64)
-        total = 0
-        for l, n in enumerate(dims):
+        total = capacity * dims[0] if gather else 0
+        for l in range(1, len(dims)):
             act_off[l] = total
-            total += capacity * n
-        widest = max(dims[1:])
+            total += capacity * dims[l]
+        batch = capacity if gather else 0
+        widest = max(dims)
+        scratch = scratch_elements(self.dtype, max(capacity, widest), max(capacity, widest),
+                                   widest)
         work = (act_off,
-                np.empty(total, self.dtype),                    # acts
+                np.empty(total, self.dtype),                    # acts (layer 0 when gathering)
                 np.empty(capacity * dims[-1], self.dtype),      # z
-                np.empty(capacity * dims[-1], self.dtype),      # y_b
-                np.empty(capacity, self.dtype),                 # w_b
-                np.empty(2 * capacity * widest, self.dtype),    # delta
+                np.empty(batch * dims[-1], self.dtype),         # y_b
+                np.empty(batch, self.dtype),                    # w_b
+                np.empty(2 * capacity * max(dims[1:]), self.dtype),   # delta
                 np.zeros_like(self._theta),                     # grad
-                np.empty((numba.config.NUMBA_NUM_THREADS, scratch_elements(self.dtype)),
-                         self.dtype))                           # scratch
-        self._workspaces[purpose] = (capacity, work)
+                np.empty((numba.config.NUMBA_NUM_THREADS, scratch), self.dtype))   # scratch
+        self._workspaces[purpose] = (capacity, work, gather)
         return work
 
     # ----------------------------------------------------------------- inference
@@ -484,11 +488,15 @@ class Network:
             tol=check.check_positive_float(tol, "tol", allow_zero=True),
             restore_best=bool(early_stopping), callbacks=callbacks, verbose=bool(verbose),
             plateau=plateau)
-        # batches are gathered from the example-major copy (one contiguous row per example:
-        # no copy at all for scikit-learn's layout); one batch of every example reads X itself
-        whole = batch_size >= m
-        X_t = np.empty((0, 0), self.dtype) if whole else np.ascontiguousarray(X.T)
-        data = training.Data(X_t=X_t, X=np.ascontiguousarray(X) if whole else X,
+        # one batch of every example reads X itself; minibatches are gathered from X's columns,
+        # or from the rows of X.T when that is the contiguous one (scikit-learn's layout): no
+        # copy of the data either way
+        X_t = np.empty((0, 0), self.dtype)
+        if batch_size < m and not X.flags.c_contiguous:
+            X_t = np.ascontiguousarray(X.T)
+        else:
+            X = np.ascontiguousarray(X)
+        data = training.Data(X_t=X_t, X=X,
                              Y=np.ascontiguousarray(Y),
                              weights=weights if weights is not None else np.empty(0, self.dtype),
                              weighted=weights is not None)
@@ -577,7 +585,7 @@ def _hold_out(data, fraction, rng):
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
     X = np.ascontiguousarray(data.X[:, train])
     return training.Data(
-        X_t=np.ascontiguousarray(X.T), X=X, Y=np.ascontiguousarray(data.Y[:, train]),
+        X_t=np.empty((0, 0), X.dtype), X=X, Y=np.ascontiguousarray(data.Y[:, train]),
         weights=data.weights[train] if data.weighted else data.weights, weighted=data.weighted,
         X_val=np.ascontiguousarray(data.X[:, val]), Y_val=np.ascontiguousarray(data.Y[:, val]),
         weights_val=data.weights[val] if data.weighted else None)

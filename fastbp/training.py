@@ -51,9 +51,9 @@ class Plan:
 class Data:
     """Training arrays, plus optional validation data.
 
-    ``X`` (n_0, m) and ``Y`` (n_L, m) are neuron-major, ``Y`` C-contiguous and ``X`` too when one
-    batch holds every example (the kernel then reads it directly); ``X_t`` (m, n_0) is the
-    example-major copy minibatches are gathered from (empty for a single batch).
+    ``X`` (n_0, m) and ``Y`` (n_L, m) are neuron-major and ``Y`` is C-contiguous. ``X_t``
+    (m, n_0), when not empty, is the C-contiguous example-major view minibatches are gathered
+    from; otherwise ``X`` is C-contiguous and the kernel reads it.
     """
 
     X_t: np.ndarray
@@ -120,7 +120,7 @@ def run(network, data, plan, rng_state):
         epoch and the history holds the epochs before it.
     """
     m = data.X.shape[1]
-    X_whole = data.X if plan.batch_size >= m else np.empty((0, 0), data.X.dtype)
+    X_kernel = data.X if data.X_t.shape[0] == 0 else np.empty((0, 0), data.X.dtype)
     state, step = network._optimizer_state()
     hyper = plan.hyper
     learning_rate = plan.learning_rate
@@ -156,9 +156,10 @@ def run(network, data, plan, rng_state):
             hyper[optim.LEARNING_RATE] = learning_rate
             started = time.perf_counter()
             status = loop.train_epochs(
-                count, data.X_t, X_whole, data.Y, data.weights, data.weighted, plan.batch_size,
+                count, data.X_t, X_kernel, data.Y, data.weights, data.weighted, plan.batch_size,
                 plan.shuffle, order, rng_state, plan.alpha, network._model(),
-                network._work(plan.batch_size), plan.optimizer, state, hyper, step,
+                network._work(plan.batch_size, gather=plan.batch_size < m), plan.optimizer,
+                state, hyper, step,
                 costs[recorded:], progress, theta_backup, state_backup)
             elapsed = time.perf_counter() - started
             record()

@@ -12,6 +12,7 @@ pair in a fresh process, so:
   network and runs one epoch plus a forward/backward pass, so no timing includes compilation.
 """
 import time
+import tracemalloc
 
 from fastbp.bench import trainers
 from fastbp.bench.workloads import ASV_WORKLOADS, DTYPES, flops_per_epoch
@@ -71,6 +72,24 @@ class Training:
     def peakmem_fit(self, *params):
         """Peak memory of a process that built the data and network and trained one epoch."""
         self.trainer.train(1)
+
+    def track_fit_allocated_mib(self, workload, dtype, implementation):
+        """Peak memory allocated while a fresh trainer trains 3 epochs, in MiB.
+
+        Counted with ``tracemalloc`` (NumPy arrays, fastbp's workspaces included), from a trainer
+        whose data already exist, so it compares what the two implementations allocate to train
+        rather than what their processes load (``peakmem_fit`` includes Numba and its compiled
+        code, tens of MiB that the NumPy reference's process never loads).
+        """
+        trainer = trainers.make_trainer(implementation, self.workload, dtype)
+        tracemalloc.start()
+        try:
+            trainer.train(3)
+            return tracemalloc.get_traced_memory()[1] / 2**20
+        finally:
+            tracemalloc.stop()
+
+    track_fit_allocated_mib.unit = "MiB"
 
     def _epoch_seconds(self):
         """Per-epoch time with many epochs per call, measured as scripts/compare.py does.

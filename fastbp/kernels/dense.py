@@ -27,7 +27,7 @@ from numba import prange
 from .._config import (PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_FLOPS, kernel, parallel_kernel,
                        serial_and_parallel)
 from .activations import LINEAR, SOFTMAX, activate_block, backprop_block
-from .gemm import MR, block_product, scratch_size
+from .gemm import KC, MC, MR, block_product, scratch_size
 from .simd import vector_lanes
 
 #: Widest block of output columns a task takes (its packed opB block, KC x width, stays in L2).
@@ -36,10 +36,14 @@ MAX_BLOCK_COLUMNS = 256
 PARALLEL_TASKS = 4
 
 
-def scratch_elements(dtype):
-    """Length of one thread's packing buffer for kernels of ``dtype`` (float32 or float64)."""
+def scratch_elements(dtype, columns=MAX_BLOCK_COLUMNS, depth=KC, rows=MC):
+    """Length of one thread's packing buffer for kernels of ``dtype`` (float32 or float64).
+
+    Enough for products of up to ``columns`` output columns, ``depth`` summed terms and ``rows``
+    output rows; the defaults cover any product.
+    """
     lanes = 8 if np.dtype(dtype) == np.float32 else 4
-    return scratch_size(MAX_BLOCK_COLUMNS, lanes)
+    return scratch_size(min(columns, MAX_BLOCK_COLUMNS), lanes, depth, rows)
 
 
 @kernel(inline="always")

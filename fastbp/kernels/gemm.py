@@ -27,10 +27,32 @@ KC = 256
 MC = 96
 
 
-def scratch_size(block_cols, lanes):
-    """Elements of packing buffer one thread needs for blocks of up to ``block_cols`` columns."""
-    NR = 2 * lanes
-    return (-(-block_cols // NR) * NR + MC) * KC + NR + MR * NR
+def scratch_size(block_cols, lanes, depth=KC, rows=MC):
+    """Elements of packing buffer one thread needs.
+
+    For blocks of up to ``block_cols`` columns, sums over up to ``depth`` terms and up to ``rows``
+    rows of a transposed opA: see :func:`_scratch_layout`.
+    """
+    return _scratch_end(block_cols, 2 * lanes, min(depth, KC), min(rows, MC))
+
+
+@kernel(inline="always")
+def _round_up(value, step):
+    return (value + step - 1) // step * step
+
+
+@kernel(inline="always")
+def _scratch_end(block_cols, NR, depth, rows):
+    return (_round_up(block_cols, NR) + _round_up(rows, MR)) * depth + NR + MR * NR
+
+
+@kernel(inline="always")
+def _scratch_layout(scratch, block_cols, NR, depth, rows):
+    """The packed opB block (depth x block columns), the packed transposed-opA rows
+    (depth x rows, plus NR elements of slack) and the tile buffer (MR x NR) in ``scratch``."""
+    b_end = _round_up(block_cols, NR) * depth
+    a_end = b_end + _round_up(rows, MR) * depth + NR
+    return scratch[:b_end], scratch[b_end:a_end], scratch[a_end:a_end + MR * NR]
 
 
 @kernel
@@ -211,9 +233,8 @@ def block_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, 
     NR = 2 * L
     K = A.shape[0] if a_trans else A.shape[1]
     panels = (c_stop - c_start + NR - 1) // NR
-    b_block = scratch[:panels * NR * KC]
-    a_block = scratch[panels * NR * KC:(panels * NR + MC) * KC + NR]
-    out = scratch[(panels * NR + MC) * KC + NR:(panels * NR + MC) * KC + NR + MR * NR]
+    b_block, a_block, out = _scratch_layout(scratch, c_stop - c_start, NR, min(K, KC),
+                                            min(r_stop - r_start, MC) if a_trans else 0)
     ldc = C.shape[1]
     flat_C = C.reshape(-1)
     flat_A = A.reshape(-1)

@@ -157,18 +157,26 @@ def shuffle_in_place(order, state):
 
 
 @kernel
-def gather_batch(X_t, Y, weights, weighted, order, start, A0, y_b, w_b):
+def gather_batch(X_t, X, Y, weights, weighted, order, start, A0, y_b, w_b):
     """Copy examples ``order[start:start + m]`` into the batch buffers, neuron-major.
 
-    Inputs come from the example-major ``X_t`` (one contiguous row per example); targets and
+    Inputs come from the example-major ``X_t`` (one contiguous row per example, scikit-learn's
+    layout) when it is not empty, else from the columns of the neuron-major ``X``; targets and
     weights from their neuron-major arrays.
     """
     n_in, m = A0.shape
     n_out = Y.shape[0]
+    if X_t.shape[0] > 0:
+        for i in range(m):
+            source = order[start + i]
+            for k in range(n_in):
+                A0[k, i] = X_t[source, k]
+    else:
+        for k in range(n_in):
+            for i in range(m):
+                A0[k, i] = X[k, order[start + i]]
     for i in range(m):
         source = order[start + i]
-        for k in range(n_in):
-            A0[k, i] = X_t[source, k]
         for j in range(n_out):
             y_b[j, i] = Y[j, source]
         if weighted:
@@ -184,10 +192,11 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
     Parameters
     ----------
     n_epochs : int
-    X_t : ndarray, shape (m, dims[0])
-        Training inputs, example-major; read when batches are gathered.
-    X : ndarray, shape (dims[0], m)
-        The same inputs neuron-major; read only when one batch holds every example.
+    X_t : ndarray, shape (m, dims[0]) or (0, 0)
+        Training inputs, example-major: batches are gathered from its rows if it is not empty.
+    X : ndarray, shape (dims[0], m) or (0, 0)
+        The same inputs neuron-major: read when one batch holds every example, and batches are
+        gathered from its columns when ``X_t`` is empty.
     Y : ndarray, shape (dims[L], m)
     weights : ndarray, shape (m,)
         Sample weights, read only when ``weighted``.
@@ -241,7 +250,7 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
                 A0 = matrix(acts, act_off[0], n_in, mb)
                 Y_b = matrix(y_b, 0, n_out, mb)
                 W_b = w_b[:mb]
-                gather_batch(X_t, Y, weights, weighted, order, start, A0, Y_b, W_b)
+                gather_batch(X_t, X, Y, weights, weighted, order, start, A0, Y_b, W_b)
             scale = 1.0 / (W_b.sum() if weighted else mb)
             forward_pass(A0, model, work)
             cost = output_loss(Y_b, W_b, weighted, alpha, scale, model, work)
