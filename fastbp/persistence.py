@@ -56,21 +56,30 @@ def load(path, network_class):
         If the file is not a fastbp network file, or is damaged.
     """
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            contents = {key: archive[key] for key in archive.files}
+        archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
         raise ValueError(f"{path} is not a fastbp network file (cannot read it as .npz: "
                          f"{error})") from error
-    if not isinstance(contents, dict):
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        # np.load gives a bare ndarray for a .npy file, which is no context manager
         raise ValueError(f"{path} is not a fastbp network file (it holds a single array)")
+    try:
+        with archive:
+            contents = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise ValueError(f"{path} is a damaged fastbp network file ({error})") from error
     missing = [key for key in _REQUIRED if key not in contents]
     if "format" not in contents or str(contents["format"]) != FORMAT:
         raise ValueError(f"{path} is not a fastbp network file (no '{FORMAT}' marker)")
     if missing:
         raise ValueError(f"{path} is a damaged fastbp network file: missing {missing}")
-    version = int(contents["format_version"])
+    try:
+        version = int(contents["format_version"].item())
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{path} is a damaged fastbp network file: format_version "
+                         f"{contents['format_version']!r} is not one integer") from error
     if version > FORMAT_VERSION:
         raise ValueError(f"{path} was written by a newer fastbp (format {version}); this one "
                          f"reads format {FORMAT_VERSION}")
@@ -101,6 +110,10 @@ def _restore_state(network, contents):
                              f"not fit optimizer {name!r} ({state.shape})")
         state[...] = contents["optimizer_state"]
         network._optimizer[2][...] = contents["optimizer_step"]
+    for key in ("history", "validation_cost", "validation_score"):
+        if contents[key].ndim != 1:
+            raise ValueError(f"{key} has shape {contents[key].shape}; expected one value per "
+                             f"epoch")
     network.history.extend(contents["history"].tolist())
     network.history.validation_cost.extend(contents["validation_cost"].tolist())
     network.history.validation_score.extend(contents["validation_score"].tolist())
