@@ -31,6 +31,24 @@ PARALLEL_MIN_FLOPS = 300_000
 #: An elementwise pass (update, transpose, gather) over fewer elements than this runs serially.
 PARALLEL_MIN_ELEMENTS = 200_000
 
+def _host_vector_bits():
+    """Width of the widest SIMD registers the kernels may use on this CPU: 512 with AVX-512F
+    (32 registers of 16 float32), else 256 (AVX2; LLVM splits them where AVX is missing too)."""
+    try:
+        import llvmlite.binding as llvm
+        features = numba.config.CPU_FEATURES or llvm.get_host_cpu_features().flatten()
+    except Exception:  # pragma: no cover - no feature query: the width every x86-64 handles
+        return 256
+    return 512 if "+avx512f" in features.split(",") else 256
+
+
+#: Bits of one SIMD vector in the kernels (``fastbp/kernels/simd.py``): the host's widest, or
+#: ``FASTBP_VECTOR_BITS`` (256 or 512) to force one, e.g. to measure or test the AVX2 path on an
+#: AVX-512 machine. It is part of the disk cache's key.
+VECTOR_BITS = int(os.environ.get("FASTBP_VECTOR_BITS", 0)) or _host_vector_bits()
+if VECTOR_BITS not in (256, 512):
+    raise ValueError(f"FASTBP_VECTOR_BITS must be 256 or 512, not {VECTOR_BITS}")
+
 _OPTIONS = dict(fastmath=set(FASTMATH), cache=CACHE, error_model=ERROR_MODEL, nogil=True)
 
 
@@ -86,8 +104,8 @@ _PACKAGE = pathlib.Path(__file__).resolve().parent
 
 
 def _kernel_sources_stamp():
-    """A hash of every kernel source file (and this one)."""
-    digest = hashlib.sha256()
+    """A hash of every kernel source file (and this one) and of the vector width."""
+    digest = hashlib.sha256(str(VECTOR_BITS).encode())
     for path in sorted(_PACKAGE.joinpath("kernels").glob("*.py")) + [pathlib.Path(__file__)]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())

@@ -36,6 +36,11 @@ WORKER_TIMEOUT = 1200
 #: Thread-count environment variables cleared before each worker gets its own.
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                     "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
+#: Variables that pin OpenBLAS to an older kernel. Some machines set them for old OpenBLAS builds
+#: (``OPENBLAS_CORETYPE=Haswell`` stops a current one from using AVX-512); workers run without
+#: them so that NumPy, scikit-learn and the peak run the kernel OpenBLAS picks for this CPU (the
+#: tables print which one it ran).
+BLAS_PINNING_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 RESULT_PREFIX = "COMPARE-RESULT "
 #: Peers' libraries that may be missing: a worker that cannot import one reports a skip.
 OPTIONAL_MODULES = ("torch", "sklearn", "threadpoolctl")
@@ -89,7 +94,8 @@ def run_worker(task, runner, timeout=WORKER_TIMEOUT):
     the implementation cannot run (a missing library, an activation it lacks) comes back as
     ``{"skipped": reason}``.
     """
-    env = {key: value for key, value in os.environ.items() if key not in THREAD_VARIABLES}
+    env = {key: value for key, value in os.environ.items()
+           if key not in THREAD_VARIABLES + BLAS_PINNING_VARIABLES}
     env.update(runner.environment())
     command = [sys.executable, "-m", "fastbp.bench.runner", json.dumps(task)]
     try:

@@ -28,7 +28,7 @@ from .._config import (PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_FLOPS, kernel, parall
                        serial_and_parallel)
 from .activations import LINEAR, SOFTMAX, activate_block, backprop_block
 from .gemm import KC, MC, MR, block_product, scratch_size
-from .simd import vector_lanes
+from .simd import lanes, vector_lanes
 
 #: Widest block of output columns a task takes (its packed opB block, KC x width, stays in L2).
 MAX_BLOCK_COLUMNS = 256
@@ -42,8 +42,7 @@ def scratch_elements(dtype, columns=MAX_BLOCK_COLUMNS, depth=KC, rows=MC):
     Enough for products of up to ``columns`` output columns, ``depth`` summed terms and ``rows``
     output rows; the defaults cover any product.
     """
-    lanes = 8 if np.dtype(dtype) == np.float32 else 4
-    return scratch_size(min(columns, MAX_BLOCK_COLUMNS), lanes, depth, rows)
+    return scratch_size(min(columns, MAX_BLOCK_COLUMNS), lanes(np.dtype(dtype)), depth, rows)
 
 
 @kernel(inline="always")

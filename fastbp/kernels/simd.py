@@ -6,8 +6,10 @@ product written with scalar accumulators stays scalar, and the loop vectorizer o
 hold a block of outputs in vector registers explicitly — the outer-product micro-kernel every fast
 BLAS uses — while the loops stay ordinary Numba loops.
 
-A vector holds ``lanes(dtype)`` elements: 8 float32 or 4 float64, one 256-bit AVX register. On a
-CPU without AVX, LLVM splits each operation into two 128-bit ones; results are the same.
+A vector holds ``lanes(dtype)`` elements: one register of :data:`fastbp._config.VECTOR_BITS`
+bits, 16 float32 or 8 float64 with AVX-512, 8 or 4 with AVX2. Every output of a product is summed
+in the same order whatever the width, so results do not depend on it. On a CPU without the
+instructions, LLVM splits each operation into narrower ones; results are the same.
 
 Operations (usable only inside kernels):
 
@@ -24,6 +26,8 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, overload, register_model
+
+from .._config import VECTOR_BITS
 
 
 class SimdVector(types.Type):
@@ -43,11 +47,13 @@ class _SimdVectorModel(models.PrimitiveModel):
 
 
 def lanes(dtype):
-    """Elements of ``dtype`` (a Numba float type) in one 256-bit vector."""
-    if dtype == types.float32:
-        return 8
-    if dtype == types.float64:
-        return 4
+    """Elements of ``dtype`` (a Numba float type, or a NumPy float dtype) in one vector of
+    :data:`fastbp._config.VECTOR_BITS` bits."""
+    name = str(dtype)
+    if name == "float32":
+        return VECTOR_BITS // 32
+    if name == "float64":
+        return VECTOR_BITS // 64
     raise TypeError(f"SIMD vectors hold float32 or float64, not {dtype}")
 
 
