@@ -25,6 +25,10 @@ MR = 6
 KC = 256
 #: Rows of opA swept at once (their MC x KC elements stay in L2 while the column panels pass).
 MC = 96
+#: A block of at most this many rows reads whole panels of an untransposed opB in place instead of
+#: packing them: few row tiles reuse each panel, so copying it costs more than it saves (the course
+#: network's 20 x 12288 first layer ran at a third of the FMA peak, bound by packing X).
+DIRECT_B_MAX_ROWS = 4 * MR
 
 
 def scratch_size(block_cols, lanes, depth=KC, rows=MC):
@@ -56,7 +60,7 @@ def _scratch_layout(scratch, block_cols, NR, depth, rows):
 
 
 @kernel
-def tile(A, a_base, a_row_step, a_k_step, rows, Bp, b_base, depth, out):
+def tile(A, a_base, a_row_step, a_k_step, rows, Bp, b_base, b_k_step, depth, out):
     """One MR x NR tile of products: ``out = opA[tile rows, :depth] · packed opB panel``.
 
     Parameters
@@ -65,7 +69,9 @@ def tile(A, a_base, a_row_step, a_k_step, rows, Bp, b_base, depth, out):
         Element (i, k) of the tile at ``a_base + i * a_row_step + k * a_k_step``; rows from
         ``rows`` on repeat the last valid one (their results are never stored).
     Bp : ndarray, 1-D
-        Packed opB: element (k, j) at ``b_base + k * NR + j`` (see :func:`pack_b`).
+        opB's panel: element (k, j) at ``b_base + k * b_k_step + j``, NR contiguous elements per
+        k: packed (``b_k_step = NR``, see :func:`pack_b`) or read in place from a row-major B
+        (``b_k_step`` its row length).
     depth : int
         Number of k steps.
     out : ndarray, 1-D, at least MR * NR elements
@@ -88,7 +94,7 @@ def tile(A, a_base, a_row_step, a_k_step, rows, Bp, b_base, depth, out):
     a5 = a_base + min(5, rows - 1) * a_row_step
     c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = vzeros(out)
     for k in range(depth):
-        b = b_base + k * NR
+        b = b_base + k * b_k_step
         b0 = vload(Bp, b)
         b1 = vload(Bp, b + L)
         step = k * a_k_step
@@ -238,12 +244,19 @@ def block_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, 
     ldc = C.shape[1]
     flat_C = C.reshape(-1)
     flat_A = A.reshape(-1)
+    flat_B = B.reshape(-1)
+    ldb = B.shape[1]
+    # whole panels of an untransposed opB are read where they lie when few rows reuse them; a
+    # partial last panel is always packed (a whole-vector read could run past the end of B)
+    direct = not b_trans and r_stop - r_start <= DIRECT_B_MAX_ROWS
     for k0 in range(0, K, KC):
         k1 = min(k0 + KC, K)
         width = k1 - k0
         for p in range(panels):
             c0 = c_start + p * NR
-            pack_b(B, b_trans, c0, min(NR, c_stop - c0), k0, k1, b_block[p * NR * width:], NR)
+            if not (direct and c_stop - c0 >= NR):
+                pack_b(B, b_trans, c0, min(NR, c_stop - c0), k0, k1, b_block[p * NR * width:],
+                       NR)
         for m0 in range(r_start, r_stop, MC):
             m1 = min(m0 + MC, r_stop)
             if a_trans:
@@ -253,11 +266,15 @@ def block_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, 
                 cols = min(NR, c_stop - c0)
                 for r0 in range(m0, m1, MR):
                     rows = min(MR, m1 - r0)
+                    if direct and cols == NR:
+                        source, b_base, b_k_step = flat_B, k0 * ldb + c0, ldb
+                    else:
+                        source, b_base, b_k_step = b_block, p * NR * width, NR
                     if a_trans:
-                        tile(a_block, (r0 - m0) * width, 1, MR, MR, b_block, p * NR * width,
+                        tile(a_block, (r0 - m0) * width, 1, MR, MR, source, b_base, b_k_step,
                              width, out)
                     else:
-                        tile(flat_A, r0 * K + k0, K, 1, rows, b_block, p * NR * width, width,
+                        tile(flat_A, r0 * K + k0, K, 1, rows, source, b_base, b_k_step, width,
                              out)
                     if c_trans:
                         _merge_tile_transposed(out, flat_C, c0 * ldc + r0, ldc, rows, cols,

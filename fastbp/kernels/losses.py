@@ -37,7 +37,7 @@ MATCHING_LOSS = {"sigmoid": BCE, "logistic": BCE, "softmax": CE, "linear": MSE, 
 NAMES = {BCE: "bce", CE: "ce", MSE: "mse"}
 
 
-@kernel
+@kernel(inline="always")
 def example_loss(loss, Z, A, Y, i):
     """Loss of example ``i`` (column i of the neuron-major arrays), summed over the outputs."""
     n = Z.shape[0]
