@@ -16,8 +16,8 @@ in chunks of ``KC`` so the opB panel being reused stays in L1; each output is su
 order whatever the tiling into parallel tasks, so the result never depends on the thread count.
 """
 from .._config import kernel
-from .simd import (vadd, vector_lanes, vfma, vload, vload_part, vsplat_at, vstore, vstore_part,
-                   vzeros)
+from .simd import (vadd, vector_lanes, vfma, vload, vload_part, vsplat, vsplat_at, vstore,
+                   vstore_part, vzeros)
 
 #: Rows of the register tile.
 MR = 6
@@ -29,6 +29,11 @@ MC = 96
 #: packing them: few row tiles reuse each panel, so copying it costs more than it saves (the course
 #: network's 20 x 12288 first layer ran at a third of the FMA peak, bound by packing X).
 DIRECT_B_MAX_ROWS = 4 * MR
+#: Sums over at most this many terms, or blocks of at most this many multiply-adds, are computed
+#: by :func:`direct_product`'s plain loops: a register tile pays a fixed cost per call (packing,
+#: spilling the tile, merging it) that a short sum does not repay.
+DIRECT_MAX_DEPTH = 8
+DIRECT_MAX_MACS = 32768
 
 
 def scratch_size(block_cols, lanes, depth=KC, rows=MC):
@@ -60,7 +65,7 @@ def _scratch_layout(scratch, block_cols, NR, depth, rows):
 
 
 @kernel
-def tile(A, a_base, a_row_step, a_k_step, rows, Bp, b_base, b_k_step, depth, out):
+def tile(A, a_base, a_row_step, a_k_step, rows, Bp, b_base, b_k_step, depth, narrow, out):
     """One MR x NR tile of products: ``out = opA[tile rows, :depth] · packed opB panel``.
 
     Parameters
@@ -74,6 +79,8 @@ def tile(A, a_base, a_row_step, a_k_step, rows, Bp, b_base, b_k_step, depth, out
         (``b_k_step`` its row length).
     depth : int
         Number of k steps.
+    narrow : bool
+        Only the first L columns of the panel are wanted: the other half of the tile is left 0.
     out : ndarray, 1-D, at least MR * NR elements
         Receives the tile, row-major. Writing whole vectors to a small buffer keeps this kernel
         free of edge cases; the caller copies the valid part out (MR * NR elements per
@@ -93,6 +100,19 @@ def tile(A, a_base, a_row_step, a_k_step, rows, Bp, b_base, b_k_step, depth, out
     a4 = a_base + min(4, rows - 1) * a_row_step
     a5 = a_base + min(5, rows - 1) * a_row_step
     c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = vzeros(out)
+    if narrow:
+        # the panel's valid columns fit one vector (the course network's dW has 20 = 16 + 4
+        # columns in float64): half the multiply-adds, the second vector of each row stays zero
+        for k in range(depth):
+            b0 = vload(Bp, b_base + k * b_k_step)
+            step = k * a_k_step
+            c00 = vfma(vsplat_at(A, a0 + step), b0, c00)
+            c10 = vfma(vsplat_at(A, a1 + step), b0, c10)
+            c20 = vfma(vsplat_at(A, a2 + step), b0, c20)
+            c30 = vfma(vsplat_at(A, a3 + step), b0, c30)
+            c40 = vfma(vsplat_at(A, a4 + step), b0, c40)
+            c50 = vfma(vsplat_at(A, a5 + step), b0, c50)
+        depth = 0
     for k in range(depth):
         b = b_base + k * b_k_step
         b0 = vload(Bp, b)
@@ -224,6 +244,61 @@ def pack_b(B, b_trans, c0, cols, k0, k1, packed, NR):
 
 
 @kernel
+def direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, c_stop):
+    """The block of :func:`block_product` computed by plain loops, for sums too short to pay
+    for packing and register tiles.
+
+    Each loop's innermost index is contiguous in memory, so LLVM vectorizes it: with an
+    untransposed opB each output row accumulates rows of B (``C[r, :] += opA[r, k] * B[k, :]``);
+    with a transposed opB each output is a dot product of two contiguous rows.
+    """
+    K = A.shape[0] if a_trans else A.shape[1]
+    zero = C.dtype.type(0)
+    if not b_trans:
+        # c_trans only comes with a transposed opB (the swapped weight gradient). Four vectors of
+        # an output row are summed over k in registers (plain loops would not vectorize: LLVM
+        # cannot rule out that C and B overlap).
+        L = vector_lanes(C)
+        flat_B = B.reshape(-1)
+        flat_C = C.reshape(-1)
+        ldb = B.shape[1]
+        ldc = C.shape[1]
+        for r in range(r_start, r_stop):
+            for c in range(c_start, c_stop, 4 * L):
+                n0 = min(max(c_stop - c, 0), L)
+                n1 = min(max(c_stop - c - L, 0), L)
+                n2 = min(max(c_stop - c - 2 * L, 0), L)
+                n3 = min(max(c_stop - c - 3 * L, 0), L)
+                acc0 = acc1 = acc2 = acc3 = vzeros(C)
+                for k in range(K):
+                    a = vsplat(A[k, r] if a_trans else A[r, k])
+                    at = k * ldb + c
+                    acc0 = vfma(a, vload_part(flat_B, at, n0), acc0)
+                    acc1 = vfma(a, vload_part(flat_B, at + L, n1), acc1)
+                    acc2 = vfma(a, vload_part(flat_B, at + 2 * L, n2), acc2)
+                    acc3 = vfma(a, vload_part(flat_B, at + 3 * L, n3), acc3)
+                at = r * ldc + c
+                vstore_part(flat_C, at, acc0, n0)
+                vstore_part(flat_C, at + L, acc1, n1)
+                vstore_part(flat_C, at + 2 * L, acc2, n2)
+                vstore_part(flat_C, at + 3 * L, acc3, n3)
+    else:
+        for r in range(r_start, r_stop):
+            for c in range(c_start, c_stop):
+                total = zero
+                if a_trans:
+                    for k in range(K):
+                        total += A[k, r] * B[c, k]
+                else:
+                    for k in range(K):
+                        total += A[r, k] * B[c, k]
+                if c_trans:
+                    C[c, r] = total
+                else:
+                    C[r, c] = total
+
+
+@kernel
 def block_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, c_stop,
                   scratch):
     """Rows ``r_start:r_stop`` and columns ``c_start:c_stop`` of ``P = opA · opB``, one block.
@@ -238,6 +313,9 @@ def block_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, 
     L = vector_lanes(C)
     NR = 2 * L
     K = A.shape[0] if a_trans else A.shape[1]
+    if K <= DIRECT_MAX_DEPTH or (r_stop - r_start) * (c_stop - c_start) * K <= DIRECT_MAX_MACS:
+        direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, c_stop)
+        return
     panels = (c_stop - c_start + NR - 1) // NR
     b_block, a_block, out = _scratch_layout(scratch, c_stop - c_start, NR, min(K, KC),
                                             min(r_stop - r_start, MC) if a_trans else 0)
@@ -272,10 +350,10 @@ def block_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, 
                         source, b_base, b_k_step = b_block, p * NR * width, NR
                     if a_trans:
                         tile(a_block, (r0 - m0) * width, 1, MR, MR, source, b_base, b_k_step,
-                             width, out)
+                             width, cols <= L, out)
                     else:
                         tile(flat_A, r0 * K + k0, K, 1, rows, source, b_base, b_k_step, width,
-                             out)
+                             cols <= L, out)
                     if c_trans:
                         _merge_tile_transposed(out, flat_C, c0 * ldc + r0, ldc, rows, cols,
                                                k0 > 0, NR)
