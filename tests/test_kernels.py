@@ -17,6 +17,7 @@ from fastbp.kernels import activations as act
 from fastbp.kernels import losses
 from fastbp.kernels.dense import (MAX_BLOCK_COLUMNS, dense_forward, dense_input_gradients,
                                   dense_weight_gradients, scratch_elements)
+from fastbp.kernels import gemm, simd
 from fastbp.kernels.gemm import KC
 
 from _helpers import assert_close, assert_same_nonfinite
@@ -391,3 +392,39 @@ def test_activation_code_names_and_errors():
         act.activation_code("relu", output=True)
     with pytest.raises(ValueError, match="unknown hidden activation"):
         act.activation_code(None)
+
+
+# ------------------------------------------------------------------------ each product path
+def _product_path(rows, cols, depth, b_transposed=False):
+    """Which of gemm.block_product's ways computes a one-block product of this shape."""
+    if depth <= gemm.DIRECT_MAX_DEPTH or rows * cols * depth <= gemm.DIRECT_MAX_MACS:
+        return "plain loops"
+    if not b_transposed and rows <= gemm.DIRECT_B_MAX_ROWS:
+        return "opB in place"
+    return "packed tiles"
+
+
+#: (m, n_prev, n, the path the forward product takes): a sum of 5 terms, a small block, few
+#: rows over a long sum (the course network's first layer, shrunk), and a large product.
+PATH_SHAPES = [(300, 5, 40, "plain loops"), (20, 30, 12, "plain loops"),
+               (209, 700, 20, "opB in place"), (150, 90, 70, "packed tiles")]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, n_prev, n, path", PATH_SHAPES, ids=[s[3] for s in PATH_SHAPES])
+def test_every_product_path_matches_numpy(dtype, m, n_prev, n, path):
+    assert _product_path(n, m, n_prev) == path
+    check_dense_forward(m, n_prev, n, act.TANH, dtype, seed=n_prev)
+    check_weight_gradients(m, n_prev, n, dtype, seed=n, l2=0.1)
+    check_input_gradients(m, n_prev, n, act.SIGMOID, dtype, seed=m, g_is_input=True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("panels, extra", [(0, 1), (0, "L"), (1, 4)])
+def test_weight_gradients_with_a_last_panel_of_at_most_one_vector(dtype, panels, extra):
+    # dWᵀ = A_prev · dZᵀ has n columns: its last panel holds n mod 2L of them, which the
+    # half-width tile computes when they fit one vector (L lanes)
+    lanes = simd.lanes(np.dtype(dtype))
+    n = 2 * lanes * panels + (lanes if extra == "L" else extra)
+    assert _product_path(400, n, 260, b_transposed=True) == "packed tiles"
+    check_weight_gradients(260, 400, n, dtype, seed=n)
