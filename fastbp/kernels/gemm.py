@@ -32,7 +32,7 @@ DIRECT_B_MAX_ROWS = 4 * MR
 #: Sums over at most this many terms, or blocks of at most this many multiply-adds, are computed
 #: by :func:`direct_product`'s plain loops: a register tile pays a fixed cost per call (packing,
 #: spilling the tile, merging it) that a short sum does not repay.
-DIRECT_MAX_DEPTH = 8
+DIRECT_MAX_DEPTH = 16
 DIRECT_MAX_MACS = 32768
 
 
@@ -255,33 +255,50 @@ def direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start,
     K = A.shape[0] if a_trans else A.shape[1]
     zero = C.dtype.type(0)
     if not b_trans:
-        # c_trans only comes with a transposed opB (the swapped weight gradient). Four vectors of
-        # an output row are summed over k in registers (plain loops would not vectorize: LLVM
-        # cannot rule out that C and B overlap).
+        # c_trans only comes with a transposed opB (the swapped weight gradient). Two rows of
+        # four vectors are summed over k in registers: eight independent multiply-add chains
+        # keep both FMA units busy (plain loops would not vectorize at all, as LLVM cannot rule
+        # out that C and B overlap). A lone last row repeats its neighbour, never stored.
         L = vector_lanes(C)
         flat_B = B.reshape(-1)
         flat_C = C.reshape(-1)
         ldb = B.shape[1]
         ldc = C.shape[1]
-        for r in range(r_start, r_stop):
+        for r in range(r_start, r_stop, 2):
+            s = min(r + 1, r_stop - 1)
             for c in range(c_start, c_stop, 4 * L):
                 n0 = min(max(c_stop - c, 0), L)
                 n1 = min(max(c_stop - c - L, 0), L)
                 n2 = min(max(c_stop - c - 2 * L, 0), L)
                 n3 = min(max(c_stop - c - 3 * L, 0), L)
-                acc0 = acc1 = acc2 = acc3 = vzeros(C)
+                acc0 = acc1 = acc2 = acc3 = acc4 = acc5 = acc6 = acc7 = vzeros(C)
                 for k in range(K):
                     a = vsplat(A[k, r] if a_trans else A[r, k])
+                    e = vsplat(A[k, s] if a_trans else A[s, k])
                     at = k * ldb + c
-                    acc0 = vfma(a, vload_part(flat_B, at, n0), acc0)
-                    acc1 = vfma(a, vload_part(flat_B, at + L, n1), acc1)
-                    acc2 = vfma(a, vload_part(flat_B, at + 2 * L, n2), acc2)
-                    acc3 = vfma(a, vload_part(flat_B, at + 3 * L, n3), acc3)
+                    b = vload_part(flat_B, at, n0)
+                    acc0 = vfma(a, b, acc0)
+                    acc4 = vfma(e, b, acc4)
+                    b = vload_part(flat_B, at + L, n1)
+                    acc1 = vfma(a, b, acc1)
+                    acc5 = vfma(e, b, acc5)
+                    b = vload_part(flat_B, at + 2 * L, n2)
+                    acc2 = vfma(a, b, acc2)
+                    acc6 = vfma(e, b, acc6)
+                    b = vload_part(flat_B, at + 3 * L, n3)
+                    acc3 = vfma(a, b, acc3)
+                    acc7 = vfma(e, b, acc7)
                 at = r * ldc + c
                 vstore_part(flat_C, at, acc0, n0)
                 vstore_part(flat_C, at + L, acc1, n1)
                 vstore_part(flat_C, at + 2 * L, acc2, n2)
                 vstore_part(flat_C, at + 3 * L, acc3, n3)
+                if s > r:
+                    at += ldc
+                    vstore_part(flat_C, at, acc4, n0)
+                    vstore_part(flat_C, at + L, acc5, n1)
+                    vstore_part(flat_C, at + 2 * L, acc6, n2)
+                    vstore_part(flat_C, at + 3 * L, acc7, n3)
     else:
         for r in range(r_start, r_stop):
             for c in range(c_start, c_stop):

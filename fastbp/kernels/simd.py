@@ -19,6 +19,8 @@ Operations (usable only inside kernels):
 * ``vsplat(x)``: every lane equal to the scalar ``x``; ``vsplat_at(a, i)``: to element i of
   ``a``; ``vzeros(a)``: zeros of a's dtype.
 * ``vfma(a, b, c)``: a * b + c, fused; ``vadd``, ``vmul``.
+* ``vselect_le_zero(g, x, y)`` / ``vselect_gt_zero(g, x, y)``: lane-wise x where g <= 0 (g > 0),
+  else y; a NaN in g takes y.
 * ``vlane(v, j)``: lane j as a scalar.
 * ``vector_lanes(a)``: the lane count for a's dtype, a compile-time constant.
 """
@@ -258,3 +260,30 @@ def vsplat_at(typingctx, array, index):
                                                   [0] * vector.lanes))
 
     return vector(array, index), codegen
+
+
+def _select_by_sign(predicate):
+    """An intrinsic ``(g, x, y)``: lane-wise x where ``g <predicate> 0`` holds, else y.
+
+    The comparison is ordered, as Python's: a NaN in g fails it and takes y.
+    """
+
+    @intrinsic
+    def select(typingctx, g, x, y):
+        if not (isinstance(g, SimdVector) and g == x == y):
+            return None
+
+        def codegen(context, builder, signature, args):
+            zero = ir.Constant(context.get_value_type(g), None)
+            return builder.select(builder.fcmp_ordered(predicate, args[0], zero), args[1],
+                                  args[2])
+
+        return g(g, x, y), codegen
+
+    return select
+
+
+#: ``vselect_le_zero(g, x, y)``: x where g <= 0, else y (a NaN in g gives y).
+vselect_le_zero = _select_by_sign("<=")
+#: ``vselect_gt_zero(g, x, y)``: x where g > 0, else y (a NaN in g gives y).
+vselect_gt_zero = _select_by_sign(">")
