@@ -136,8 +136,11 @@ def run(network, data, plan, rng_state):
     order = np.arange(m, dtype=np.int64)
     costs = np.empty(plan.epochs)
     progress = np.zeros(1, dtype=np.int64)
-    theta_backup = np.empty_like(network._theta)
-    state_backup = np.empty_like(state)
+    # the kernel restores the parameters of an epoch that met a NaN from these copies; an epoch of
+    # one batch needs none (it stops before the update)
+    whole = plan.batch_size >= m
+    theta_backup = np.empty_like(network._theta[:0] if whole else network._theta)
+    state_backup = np.empty_like(state[..., :0] if whole else state)
     recorded = 0
     bar = _progress_bar(plan.epochs, plan.verbose)
 

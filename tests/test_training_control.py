@@ -279,7 +279,9 @@ def test_keyboard_interrupt_stops_cleanly_after_the_last_whole_epoch(validate, r
 # ----------------------------------------------------------------------------- NaN / inf
 @pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_diverging_momentum_raises_with_finite_parameters_and_history(dtype, rng):
+@pytest.mark.parametrize("batch_size", [6, 24], ids=["minibatches", "full-batch"])
+def test_diverging_momentum_raises_with_finite_parameters_and_history(dtype, batch_size, rng):
+    # a full-batch epoch keeps no copy of the parameters: its cost is checked before its update
     X = rng.standard_normal((3, 24))
     Y = 1e3 * rng.standard_normal((1, 24))
     net = Network([3, 6, 1], activations="tanh", output="linear", dtype=dtype, seed=0)
@@ -291,8 +293,8 @@ def test_diverging_momentum_raises_with_finite_parameters_and_history(dtype, rng
         velocities.append(net._optimizer[1][0].copy())
 
     with pytest.raises(FloatingPointError, match="NaN or infinite"):
-        net.fit(X, Y, epochs=500, batch_size=6, optimizer="momentum", learning_rate=5.0, seed=1,
-                validation_data=(X, Y), callbacks=[record])
+        net.fit(X, Y, epochs=500, batch_size=batch_size, optimizer="momentum", learning_rate=5.0,
+                seed=1, validation_data=(X, Y), callbacks=[record])
     completed = len(net.history)
     assert completed < 500
     for value in net.parameters.values():

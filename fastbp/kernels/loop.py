@@ -233,9 +233,11 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
     n_out = dims[dims.shape[0] - 1]
     whole = batch_size >= m
     for epoch in range(n_epochs):
-        theta_backup[:] = theta
-        state_backup[:] = opt_state
         backup_step = step[0]
+        if not whole:
+            # one batch per epoch needs no copy: its cost is checked before its only update
+            theta_backup[:] = theta
+            state_backup[:] = opt_state
         if shuffle and not whole:
             shuffle_in_place(order, rng_state)
         total = 0.0
@@ -255,8 +257,9 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
             forward_pass(A0, model, work)
             cost = output_loss(Y_b, W_b, weighted, alpha, scale, model, work)
             if not np.isfinite(cost):
-                theta[:] = theta_backup
-                opt_state[:] = state_backup
+                if not whole:
+                    theta[:] = theta_backup
+                    opt_state[:] = state_backup
                 step[0] = backup_step
                 return -(epoch + 1)
             total += cost * mb
