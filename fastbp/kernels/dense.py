@@ -34,6 +34,9 @@ from .simd import lanes, vector_lanes
 MAX_BLOCK_COLUMNS = 256
 #: Tasks a parallel product is cut into at least (when the output has enough tiles).
 PARALLEL_TASKS = 4
+#: Cost of packing one element of a transposed opB (the weight gradients' A_prevᵀ or dZᵀ),
+#: relative to one of an untransposed operand: see :func:`_grid`.
+TRANSPOSED_PACK_COST = 4
 
 
 def scratch_elements(dtype, columns=MAX_BLOCK_COLUMNS, depth=KC, rows=MC):
@@ -46,14 +49,16 @@ def scratch_elements(dtype, columns=MAX_BLOCK_COLUMNS, depth=KC, rows=MC):
 
 
 @kernel(inline="always")
-def _grid(M, N, L, tasks):
+def _grid(M, N, L, tasks, b_cost=1):
     """Block sizes and counts ``(block_rows, row_blocks, block_cols, col_blocks)`` of an M x N
     output cut into about ``tasks`` blocks.
 
     Every block packs its rows of opA (M x K over all column blocks) and its columns of opB
-    (K x N over all row blocks), so a grid of R x C blocks copies about ``C*M + R*N`` elements
-    per k: a wide, short output (the course network's 20 x 12288 gradient) is cut into columns,
-    a tall one into rows. Blocks are at most ``MAX_BLOCK_COLUMNS`` wide.
+    (K x N over all row blocks), so a grid of R x C blocks copies about ``C*M + R*N*b_cost``
+    elements per k: a wide, short output (the course network's 20 x 12288 gradient) is cut into
+    columns, a tall one into rows. ``b_cost`` weighs opB's copies: a transposed opB is packed
+    element by element, several times slower than a row. Blocks are at most
+    ``MAX_BLOCK_COLUMNS`` wide.
     """
     NR = 2 * L
     panels = (N + NR - 1) // NR
@@ -64,7 +69,7 @@ def _grid(M, N, L, tasks):
     best_cost = -1
     for col_blocks in range(narrowest, max(narrowest, min(tasks, panels)) + 1):
         row_blocks = min(micro_rows, max(1, (tasks + col_blocks - 1) // col_blocks))
-        cost = col_blocks * M + row_blocks * N
+        cost = col_blocks * M + row_blocks * N * b_cost
         if best_cost < 0 or cost < best_cost:
             best_cost = cost
             best_rows = row_blocks
@@ -171,13 +176,16 @@ def _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, swapped, r0, r1, c
         r0, r1, c0, c1 = c0, c1, r0, r1
     else:
         block_product(dZ, False, A_prev, True, dW, False, r0, r1, c0, c1, scratch)
+    # loops over views of a row from 0 vectorize; indexed from c0 they stayed scalar
     for r in range(r0, r1):
+        row = dW[r, c0:c1]
         if l2 == 0:
-            for c in range(c0, c1):
-                dW[r, c] *= scale
+            for c in range(row.shape[0]):
+                row[c] *= scale
         else:
-            for c in range(c0, c1):
-                dW[r, c] = dW[r, c] * scale + l2 * W[r, c]
+            w_row = W[r, c0:c1]
+            for c in range(row.shape[0]):
+                row[c] = row[c] * scale + l2 * w_row[c]
     if c0 == 0:
         # db rides with the first column block of its rows: the same rows of dZ
         for r in range(r0, r1):
@@ -206,7 +214,7 @@ def _weight_gradient_shape(dZ, A_prev):
 def _weight_gradients_parallel(dZ, A_prev, dW, db, scale, l2, W, scratch):
     rows, cols, swapped = _weight_gradient_shape(dZ, A_prev)
     block_rows, row_blocks, block_cols, col_blocks = _grid(rows, cols, vector_lanes(dW),
-                                                           PARALLEL_TASKS)
+                                                           PARALLEL_TASKS, TRANSPOSED_PACK_COST)
     for task in prange(row_blocks * col_blocks):
         r0, r1, c0, c1 = _block(task, rows, cols, vector_lanes(scratch), row_blocks, col_blocks)
         _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, swapped, r0, r1, c0, c1,
