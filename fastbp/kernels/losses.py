@@ -8,7 +8,8 @@ output      loss                            per-example loss, summed over the ou
 ==========  ==============================  ===============================================
 sigmoid     binary cross-entropy (BCE)      max(z, 0) - z*y + log1p(exp(-|z|)), the last term
                                             as -log(max(a, 1 - a))
-softmax     categorical cross-entropy (CE)  sum_j y_j * (logsumexp(z) - z_j)
+softmax     categorical cross-entropy (CE)  sum_j y_j * (logsumexp(z) - z_j), logsumexp(z)
+                                            as z_top - log(a_top) at the largest logit
 linear      mean squared error (MSE)        (a - y)**2 / 2
 ==========  ==============================  ===============================================
 
@@ -51,13 +52,14 @@ def example_loss(loss, Z, A, Y, i):
             a = A[j, i]
             total += max(z, like(z, 0)) - z * Y[j, i] - np.log(max(a, one - a))
     elif loss == CE:
-        largest = Z[0, i]
+        top = 0
         for j in range(1, n):
-            largest = max(largest, Z[j, i])
-        exp_sum = Z.dtype.type(0)
-        for j in range(n):
-            exp_sum += np.exp(Z[j, i] - largest)
-        log_sum_exp = largest + np.log(exp_sum)
+            if Z[j, i] > Z[top, i]:
+                top = j
+        # log-sum-exp from the softmax the forward pass computed, one log instead of n exps:
+        # the largest logit's probability is 1 / sum_j exp(z_j - z_top), at least 1/n, so its
+        # log is as exact as log(sum) and never -inf
+        log_sum_exp = Z[top, i] - np.log(A[top, i])
         for j in range(n):
             total += Y[j, i] * (log_sum_exp - Z[j, i])
     else:
@@ -77,7 +79,8 @@ def batch_loss(loss, Z, A, Y, weights, weighted):
     loss : int
         BCE, CE or MSE.
     Z, A, Y : ndarray, shape (n_L, m)
-        Logits, outputs and targets, one column per example.
+        Logits, outputs and targets, one column per example; A = g(Z) as the forward pass
+        computed it (CE reads the softmax's largest probability).
     weights : ndarray, shape (m,)
         Sample weights (read only when ``weighted``).
 
