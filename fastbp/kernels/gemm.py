@@ -6,14 +6,17 @@
   single elements, six short runs along k; or, with ``a_trans``, ``A[k, r]`` (A of shape (K, M)),
   packed MC rows at a time so that consecutive k are not a row of A apart;
 * ``opB[k, c]`` is ``B[k, c]`` (B of shape (K, N)) or, with ``b_trans``, ``B[c, k]`` (B of shape
-  (N, K)); either way it is first copied ("packed") a panel of NR columns at a time into a small
-  per-thread buffer, contiguous along the panel's rows.
+  (N, K)); it is copied ("packed") a panel of NR columns at a time into a small per-thread
+  buffer, contiguous along the panel's rows, except that whole panels of an untransposed B are
+  read in place by blocks of few rows (``DIRECT_B_MAX_ROWS``).
 
-The micro-kernel keeps a tile of ``MR`` x ``NR`` outputs (6 x 16 float32, 6 x 8 float64: twelve
-256-bit accumulators) in vector registers; each step over k loads two vectors of opB's row,
-broadcasts six elements of opA's column and issues twelve fused multiply-adds. The sum over k runs
-in chunks of ``KC`` so the opB panel being reused stays in L1; each output is summed in the same
-order whatever the tiling into parallel tasks, so the result never depends on the thread count.
+The micro-kernel keeps a tile of ``MR`` x ``NR`` outputs (NR two vectors: 6 x 32 float32 and
+6 x 16 float64 with 512-bit vectors, 6 x 16 and 6 x 8 with 256-bit ones) in twelve vector
+registers; each step over k loads two vectors of opB's row, broadcasts six elements of opA's
+column and issues twelve fused multiply-adds. The sum over k runs in chunks of ``KC`` so the opB
+panel being reused stays in L1; each output is summed in the same order whatever the tiling into
+parallel tasks, so the result never depends on the thread count. Short sums and small blocks
+skip all this for :func:`direct_product`'s plain vector loops.
 """
 from .._config import kernel
 from .simd import (vadd, vector_lanes, vfma, vload, vload_part, vsplat, vsplat_at, vstore,
