@@ -251,9 +251,9 @@ def direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start,
     """The block of :func:`block_product` computed by plain loops, for sums too short to pay
     for packing and register tiles.
 
-    Each loop's innermost index is contiguous in memory, so LLVM vectorizes it: with an
-    untransposed opB each output row accumulates rows of B (``C[r, :] += opA[r, k] * B[k, :]``);
-    with a transposed opB each output is a dot product of two contiguous rows.
+    With an untransposed opB each output row accumulates rows of B
+    (``C[r, :] += opA[r, k] * B[k, :]``) in vector registers; with a transposed opB each output
+    is a dot product of two contiguous rows, which LLVM vectorizes.
     """
     K = A.shape[0] if a_trans else A.shape[1]
     zero = C.dtype.type(0)
