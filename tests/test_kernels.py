@@ -428,3 +428,20 @@ def test_weight_gradients_with_a_last_panel_of_at_most_one_vector(dtype, panels,
     n = 2 * lanes * panels + (lanes if extra == "L" else extra)
     assert _product_path(400, n, 260, b_transposed=True) == "packed tiles"
     check_weight_gradients(260, 400, n, dtype, seed=n)
+
+
+@numba.njit
+def _transpose_block(source, source_index, source_stride, target, target_index, target_stride):
+    simd.vtranspose(source, source_index, source_stride, target, target_index, target_stride)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vtranspose_moves_an_lanes_by_lanes_block(dtype):
+    lanes = simd.lanes(np.dtype(dtype))
+    source = np.arange(1, 40 * 50 + 1, dtype=dtype)
+    target = np.zeros(60 * 70, dtype)
+    _transpose_block(source, 3, 50, target, 5, 70)
+    block = source[3:3 + 50 * lanes].reshape(lanes, 50)[:, :lanes]
+    moved = target[5:5 + 70 * lanes].reshape(lanes, 70)[:, :lanes]
+    np.testing.assert_array_equal(moved, block.T)
+    assert np.count_nonzero(target) == lanes * lanes  # nothing written elsewhere

@@ -20,7 +20,7 @@ skip all this for :func:`direct_product`'s plain vector loops.
 """
 from .._config import kernel
 from .simd import (vadd, vector_lanes, vfma, vload, vload_part, vsplat, vsplat_at, vstore,
-                   vstore_part, vzeros)
+                   vstore_part, vtranspose, vzeros)
 
 #: Rows of the register tile.
 MR = 6
@@ -226,12 +226,21 @@ def pack_b(B, b_trans, c0, cols, k0, k1, packed, NR):
     """
     zero = packed.dtype.type(0)
     if b_trans:
+        # B's rows hold consecutive k: a whole panel is transposed L x L blocks at a time in
+        # registers; what is left (the last k, or a panel of fewer columns) element by element
+        L = NR // 2
+        flat = B.reshape(-1)
+        K = B.shape[1]
+        vector_end = k0 + (k1 - k0) // L * L if cols == NR else k0
+        for k in range(k0, vector_end, L):
+            vtranspose(flat, c0 * K + k, K, packed, (k - k0) * NR, NR)
+            vtranspose(flat, (c0 + L) * K + k, K, packed, (k - k0) * NR + L, NR)
         for c in range(NR):
             if c < cols:
-                for k in range(k0, k1):
+                for k in range(vector_end, k1):
                     packed[(k - k0) * NR + c] = B[c0 + c, k]
             else:
-                for k in range(k0, k1):
+                for k in range(vector_end, k1):
                     packed[(k - k0) * NR + c] = zero
     else:
         # whole vectors: a row of the panel is two loads and two stores

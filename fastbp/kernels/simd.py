@@ -287,3 +287,57 @@ def _select_by_sign(predicate):
 vselect_le_zero = _select_by_sign("<=")
 #: ``vselect_gt_zero(g, x, y)``: x where g > 0, else y (a NaN in g gives y).
 vselect_gt_zero = _select_by_sign(">")
+
+
+@intrinsic
+def vtranspose(typingctx, source, source_index, source_stride, target, target_index,
+               target_stride):
+    """Transpose an L x L block: L vectors loaded from ``source`` (vector i at ``source_index +
+    i * source_stride``) are stored as L vectors into ``target`` (vector j at ``target_index +
+    j * target_stride``) so that element j of source vector i lands in element i of target
+    vector j. Both arrays flat and C-contiguous, of one dtype; no bounds checks.
+
+    log2(L) stages of two-input shuffles, each swapping the off-diagonal halves of 2h x 2h
+    sub-blocks (h = L/2, L/4, ..., 1): a quarter of an instruction per element, against a load
+    and a store per element for a scalar transpose.
+    """
+    _contiguous(source)
+    _contiguous(target)
+    if source.dtype != target.dtype:
+        return None
+    vector = _vector_of(source)
+
+    def codegen(context, builder, signature, args):
+        src, src_index, src_stride, dst, dst_index, dst_stride = args
+        count = vector.lanes
+        index_type = src_index.type
+        rows = []
+        for i in range(count):
+            at = builder.add(src_index, builder.mul(src_stride, ir.Constant(index_type, i)))
+            pointer = _element_pointer(context, builder, signature.args[0], src, at, vector)
+            rows.append(builder.load(pointer, align=vector.dtype.bitwidth // 8))
+        half = count // 2
+        while half >= 1:
+            low_mask = [j if not j & half else count + j - half for j in range(count)]
+            high_mask = [j + half if not j & half else count + j for j in range(count)]
+            for i in range(count):
+                if i & half:
+                    continue
+                a, b = rows[i], rows[i + half]
+                rows[i] = builder.shuffle_vector(
+                    a, b, ir.Constant(ir.VectorType(ir.IntType(32), count), low_mask))
+                rows[i + half] = builder.shuffle_vector(
+                    a, b, ir.Constant(ir.VectorType(ir.IntType(32), count), high_mask))
+            half //= 2
+        dst_index = builder.sext(dst_index, index_type) if dst_index.type != index_type \
+            else dst_index
+        for j in range(count):
+            at = builder.add(dst_index, builder.mul(
+                builder.sext(dst_stride, index_type) if dst_stride.type != index_type
+                else dst_stride, ir.Constant(index_type, j)))
+            pointer = _element_pointer(context, builder, signature.args[3], dst, at, vector)
+            builder.store(rows[j], pointer, align=vector.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.none(source, source_index, source_stride, target, target_index,
+                      target_stride), codegen
