@@ -431,17 +431,22 @@ def test_weight_gradients_with_a_last_panel_of_at_most_one_vector(dtype, panels,
 
 
 @numba.njit
-def _transpose_block(source, source_index, source_stride, target, target_index, target_stride):
-    simd.vtranspose(source, source_index, source_stride, target, target_index, target_stride)
+def _transpose_block(source, source_index, source_stride, rows, target, target_index,
+                     target_stride):
+    simd.vtranspose(source, source_index, source_stride, rows, target, target_index,
+                    target_stride)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_vtranspose_moves_an_lanes_by_lanes_block(dtype):
+@pytest.mark.parametrize("rows", [1, 3, "L"])
+def test_vtranspose_moves_an_lanes_by_lanes_block(dtype, rows):
     lanes = simd.lanes(np.dtype(dtype))
+    rows = lanes if rows == "L" else rows
     source = np.arange(1, 40 * 50 + 1, dtype=dtype)
     target = np.zeros(60 * 70, dtype)
-    _transpose_block(source, 3, 50, target, 5, 70)
-    block = source[3:3 + 50 * lanes].reshape(lanes, 50)[:, :lanes]
+    _transpose_block(source, 3, 50, rows, target, 5, 70)
+    block = source[3:3 + 50 * lanes].reshape(lanes, 50)[:, :lanes].copy()
+    block[rows:] = block[rows - 1]  # rows from ``rows`` on repeat the last one read
     moved = target[5:5 + 70 * lanes].reshape(lanes, 70)[:, :lanes]
     np.testing.assert_array_equal(moved, block.T)
     assert np.count_nonzero(target) == lanes * lanes  # nothing written elsewhere

@@ -221,20 +221,24 @@ def pack_transposed_a(A, m0, m1, k0, k1, packed):
 def pack_b(B, b_trans, c0, cols, k0, k1, packed, NR):
     """Copy opB[k0:k1, c0:c0+NR] into ``packed``, k-major (NR contiguous columns per k).
 
-    Columns past ``cols`` are zero. Packing makes the panel contiguous: read in place, a row
-    stride that is a multiple of 1 KiB would map every row of the panel to the same few L1 sets.
+    Columns past ``cols`` hold no data the caller may use (zero, or copies of the last column,
+    or, for a transposed panel of at most L columns, nothing written in the second half): their
+    products are never stored. Packing makes the panel contiguous: read in place, a row stride
+    that is a multiple of 1 KiB would map every row of the panel to the same few L1 sets.
     """
     zero = packed.dtype.type(0)
     if b_trans:
-        # B's rows hold consecutive k: a whole panel is transposed L x L blocks at a time in
-        # registers; what is left (the last k, or a panel of fewer columns) element by element
+        # B's rows hold consecutive k: the panel is transposed L x L blocks at a time in
+        # registers, the last k (fewer than L) element by element. Columns past ``cols`` then
+        # repeat the last one instead of being zero; their products are never stored.
         L = NR // 2
         flat = B.reshape(-1)
         K = B.shape[1]
-        vector_end = k0 + (k1 - k0) // L * L if cols == NR else k0
+        vector_end = k0 + (k1 - k0) // L * L
         for k in range(k0, vector_end, L):
-            vtranspose(flat, c0 * K + k, K, packed, (k - k0) * NR, NR)
-            vtranspose(flat, (c0 + L) * K + k, K, packed, (k - k0) * NR + L, NR)
+            vtranspose(flat, c0 * K + k, K, min(cols, L), packed, (k - k0) * NR, NR)
+            if cols > L:
+                vtranspose(flat, (c0 + L) * K + k, K, cols - L, packed, (k - k0) * NR + L, NR)
         for c in range(NR):
             if c < cols:
                 for k in range(vector_end, k1):

@@ -290,12 +290,14 @@ vselect_gt_zero = _select_by_sign(">")
 
 
 @intrinsic
-def vtranspose(typingctx, source, source_index, source_stride, target, target_index,
+def vtranspose(typingctx, source, source_index, source_stride, rows, target, target_index,
                target_stride):
     """Transpose an L x L block: L vectors loaded from ``source`` (vector i at ``source_index +
     i * source_stride``) are stored as L vectors into ``target`` (vector j at ``target_index +
     j * target_stride``) so that element j of source vector i lands in element i of target
-    vector j. Both arrays flat and C-contiguous, of one dtype; no bounds checks.
+    vector j. Source vectors from ``rows`` on repeat the last one (``rows`` >= 1), so a block
+    of fewer rows never reads past them. Both arrays flat and C-contiguous, of one dtype; no
+    bounds checks.
 
     log2(L) stages of two-input shuffles, each swapping the off-diagonal halves of 2h x 2h
     sub-blocks (h = L/2, L/4, ..., 1): a quarter of an instruction per element, against a load
@@ -308,12 +310,16 @@ def vtranspose(typingctx, source, source_index, source_stride, target, target_in
     vector = _vector_of(source)
 
     def codegen(context, builder, signature, args):
-        src, src_index, src_stride, dst, dst_index, dst_stride = args
+        src, src_index, src_stride, valid, dst, dst_index, dst_stride = args
         count = vector.lanes
         index_type = src_index.type
+        valid = builder.sext(valid, index_type) if valid.type != index_type else valid
+        last = builder.sub(valid, ir.Constant(index_type, 1))
         rows = []
         for i in range(count):
-            at = builder.add(src_index, builder.mul(src_stride, ir.Constant(index_type, i)))
+            row = ir.Constant(index_type, i)
+            row = builder.select(builder.icmp_signed("<", row, valid), row, last)
+            at = builder.add(src_index, builder.mul(src_stride, row))
             pointer = _element_pointer(context, builder, signature.args[0], src, at, vector)
             rows.append(builder.load(pointer, align=vector.dtype.bitwidth // 8))
         half = count // 2
@@ -335,9 +341,9 @@ def vtranspose(typingctx, source, source_index, source_stride, target, target_in
             at = builder.add(dst_index, builder.mul(
                 builder.sext(dst_stride, index_type) if dst_stride.type != index_type
                 else dst_stride, ir.Constant(index_type, j)))
-            pointer = _element_pointer(context, builder, signature.args[3], dst, at, vector)
+            pointer = _element_pointer(context, builder, signature.args[4], dst, at, vector)
             builder.store(rows[j], pointer, align=vector.dtype.bitwidth // 8)
         return context.get_dummy_value()
 
-    return types.none(source, source_index, source_stride, target, target_index,
+    return types.none(source, source_index, source_stride, rows, target, target_index,
                       target_stride), codegen
