@@ -450,3 +450,33 @@ def test_vtranspose_moves_an_lanes_by_lanes_block(dtype, rows):
     moved = target[5:5 + 70 * lanes].reshape(lanes, 70)[:, :lanes]
     np.testing.assert_array_equal(moved, block.T)
     assert np.count_nonzero(target) == lanes * lanes  # nothing written elsewhere
+
+
+@numba.njit
+def _vector_exp(x, out):
+    lanes = simd.vector_lanes(x)
+    for i in range(0, x.shape[0], lanes):
+        count = min(lanes, x.shape[0] - i)
+        simd.vstore_part(out, i, simd.vexp(simd.vload_part(x, i, count)), count)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vexp_is_within_two_ulp_of_numpy_and_keeps_its_special_values(dtype):
+    rng = np.random.default_rng(1)
+    info = np.finfo(dtype)
+    edges = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, -1e-30, np.log(info.max) * 0.9999,
+             np.log(info.max) * 1.0001, np.log(info.tiny), np.log(info.smallest_subnormal) - 1]
+    x = np.concatenate([rng.uniform(-30, 30, 5000), rng.uniform(-800, 800, 5000),
+                        rng.uniform(-1, 1, 1000), edges]).astype(dtype)
+    out = np.empty_like(x)
+    _vector_exp(x, out)
+    with np.errstate(over="ignore", under="ignore"):
+        want = np.exp(x)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(out), np.isposinf(want))
+    np.testing.assert_array_equal(out == 0, want == 0)
+    normal = np.isfinite(want) & (want >= info.tiny)
+    ulps = np.abs(out[normal] - want[normal]) / np.spacing(want[normal])
+    assert ulps.max() <= 2.0
+    subnormal = np.isfinite(want) & (want > 0) & (want < info.tiny)
+    assert np.abs(out[subnormal] - want[subnormal]).max(initial=0) <= 2 * info.smallest_subnormal

@@ -28,7 +28,8 @@ from .._config import (PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_FLOPS, kernel, parall
                        serial_and_parallel)
 from .activations import LINEAR, SOFTMAX, activate_block, backprop_block
 from .gemm import KC, MC, MR, block_product, scratch_size
-from .simd import lanes, vector_lanes
+from .simd import (lanes, vadd, vdiv, vector_lanes, vexp, vload_part, vmax, vstore_part, vsub,
+                   vzeros)
 
 #: Widest block of output columns a task takes (its packed opB block, KC x width, stays in L2).
 MAX_BLOCK_COLUMNS = 256
@@ -113,21 +114,25 @@ def _forward_parallel(A_prev, W, b, code, A, Z, keep_z, scratch):
 
 
 def _softmax_columns(A):
+    """Softmax of each column of A (n, m) in place, a vector of L columns at a time: rows of a
+    neuron-major array are contiguous along the examples, so each step is whole vectors and
+    the exps are :func:`simd.vexp`'s."""
     n, m = A.shape
-    for chunk in prange((m + 63) // 64):
-        start = chunk * 64
-        stop = min(start + 64, m)
-        for c in range(start, stop):
-            largest = A[0, c]
-            for r in range(1, n):
-                largest = max(largest, A[r, c])
-            total = A.dtype.type(0)
-            for r in range(n):
-                e = np.exp(A[r, c] - largest)
-                A[r, c] = e
-                total += e
-            for r in range(n):
-                A[r, c] /= total
+    L = vector_lanes(A)
+    flat = A.reshape(-1)
+    for chunk in prange((m + L - 1) // L):
+        c = chunk * L
+        count = min(L, m - c)
+        largest = vload_part(flat, c, count)
+        for r in range(1, n):
+            largest = vmax(largest, vload_part(flat, r * m + c, count))
+        total = vzeros(A)
+        for r in range(n):
+            e = vexp(vsub(vload_part(flat, r * m + c, count), largest))
+            vstore_part(flat, r * m + c, e, count)
+            total = vadd(total, e)
+        for r in range(n):
+            vstore_part(flat, r * m + c, vdiv(vload_part(flat, r * m + c, count), total), count)
 
 
 _softmax_serial, _softmax_parallel = serial_and_parallel(_softmax_columns)

@@ -18,7 +18,9 @@ Operations (usable only inside kernels):
   only the first ``n`` lanes (masked, never reading or writing past them).
 * ``vsplat(x)``: every lane equal to the scalar ``x``; ``vsplat_at(a, i)``: to element i of
   ``a``; ``vzeros(a)``: zeros of a's dtype.
-* ``vfma(a, b, c)``: a * b + c, fused; ``vadd``, ``vmul``.
+* ``vfma(a, b, c)``: a * b + c, fused; ``vadd``, ``vsub``, ``vmul``, ``vdiv``, ``vmax``.
+* ``vexp(x)``: exp, within 2 ulp (no vector math library is available to Numba here).
+* ``vtranspose(...)``: an L x L block moved transposed between two flat arrays.
 * ``vselect_le_zero(g, x, y)`` / ``vselect_gt_zero(g, x, y)``: lane-wise x where g <= 0 (g > 0),
   else y; a NaN in g takes y.
 * ``vlane(v, j)``: lane j as a scalar.
@@ -347,3 +349,97 @@ def vtranspose(typingctx, source, source_index, source_stride, rows, target, tar
 
     return types.none(source, source_index, source_stride, rows, target, target_index,
                       target_stride), codegen
+
+
+#: exp's constants per float width: the largest x with a finite exp, the x below which exp
+#: rounds to 0, the mantissa bits, the exponent bias, and the degree of the Taylor polynomial of
+#: exp(r) on |r| <= ln(2)/2 (its truncation error is below half an ulp).
+_EXP_CONSTANTS = {32: (88.72283935546875, -103.97208, 23, 127, 7),
+                  64: (709.782712893384, -745.1332191019412, 52, 1023, 12)}
+
+
+@intrinsic
+def vexp(typingctx, x):
+    """Lane-wise exp(x), within about 2 ulp of libm's: exp(-inf) = 0, exp(inf) = inf, NaN stays
+    NaN, results below the smallest normal come out subnormal, above the largest inf.
+
+    Numba has no vector math library here (no SVML), so ``np.exp`` in a loop stays one libm call
+    per element; this is the usual vector form: x = n ln2 + r with n = rint(x / ln2) and
+    |r| <= ln2/2, exp(r) by a polynomial, 2**n built in the exponent bits (in two halves, so that
+    subnormal and near-overflow results need no special case).
+    """
+    if not isinstance(x, SimdVector):
+        return None
+    import math
+
+    def codegen(context, builder, signature, args):
+        value = args[0]
+        vector_llvm = context.get_value_type(x)
+        bits = x.dtype.bitwidth
+        high, low, mantissa, bias, degree = _EXP_CONSTANTS[bits]
+        int_vector = ir.VectorType(ir.IntType(bits), x.lanes)
+        suffix = _float_suffix(x)
+
+        def splat(number):
+            return ir.Constant(vector_llvm, [number] * x.lanes)
+
+        def call(name, *operands):
+            function = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vector_llvm, [vector_llvm] * len(operands)),
+                f"llvm.{name}.{suffix}")
+            return builder.call(function, list(operands))
+
+        # clamp into the range where the scaling below stays finite (ordered compares: NaN
+        # passes through untouched and is put back at the end)
+        clamped = builder.select(builder.fcmp_ordered(">", value, splat(high)), splat(high), value)
+        clamped = builder.select(builder.fcmp_ordered("<", clamped, splat(low)), splat(low),
+                                 clamped)
+        n = call("rint", builder.fmul(clamped, splat(1 / math.log(2))))
+        # ln 2 in two parts (fdlibm's): n * ln2_high is exact, ln2_low carries the bits that
+        # a single constant would lose
+        ln2_high, ln2_low = ((6.93147180369123816490e-01, 1.90821492927058770002e-10)
+                             if bits == 64 else (0.693145751953125, 1.42860682030941723212e-06))
+        r = call("fma", n, splat(-ln2_high), clamped)
+        r = call("fma", n, splat(-ln2_low), r)
+        polynomial = splat(1 / math.factorial(degree))
+        for k in range(degree - 1, -1, -1):
+            polynomial = call("fma", polynomial, r, splat(1 / math.factorial(k)))
+        whole = builder.fptosi(n, int_vector)
+        first = builder.ashr(whole, ir.Constant(int_vector, [1] * x.lanes))
+        second = builder.sub(whole, first)
+        shift = ir.Constant(int_vector, [mantissa] * x.lanes)
+        bias_vector = ir.Constant(int_vector, [bias] * x.lanes)
+        scale_1 = builder.bitcast(builder.shl(builder.add(first, bias_vector), shift), vector_llvm)
+        scale_2 = builder.bitcast(builder.shl(builder.add(second, bias_vector), shift),
+                                  vector_llvm)
+        result = builder.fmul(builder.fmul(polynomial, scale_1), scale_2)
+        result = builder.select(builder.fcmp_ordered(">", value, splat(high)), splat(math.inf),
+                                result)
+        result = builder.select(builder.fcmp_ordered("<", value, splat(low)), splat(0.0), result)
+        return builder.select(builder.fcmp_unordered("uno", value, value), value, result)
+
+    return x(x), codegen
+
+
+def _binary(name, build):
+    """An intrinsic ``(a, b)`` on two vectors of one type, built by ``build(builder, a, b)``."""
+
+    def typer(typingctx, a, b):
+        if not (isinstance(a, SimdVector) and a == b):
+            return None
+
+        def codegen(context, builder, signature, args):
+            return build(builder, args[0], args[1])
+
+        return a(a, b), codegen
+
+    typer.__name__ = name
+    return intrinsic(typer)
+
+
+#: ``vsub(a, b)``: a - b; ``vdiv(a, b)``: a / b; ``vmax(a, b)``: a where a > b, else b (so a NaN
+#: in a gives b, one in b gives b).
+vsub = _binary("vsub", lambda builder, a, b: builder.fsub(a, b))
+vdiv = _binary("vdiv", lambda builder, a, b: builder.fdiv(a, b))
+vmax = _binary("vmax", lambda builder, a, b: builder.select(builder.fcmp_ordered(">", a, b), a,
+                                                             b))
