@@ -49,7 +49,16 @@ VECTOR_BITS = int(os.environ.get("FASTBP_VECTOR_BITS", 0)) or _host_vector_bits(
 if VECTOR_BITS not in (256, 512):
     raise ValueError(f"FASTBP_VECTOR_BITS must be 256 or 512, not {VECTOR_BITS}")
 
-_OPTIONS = dict(fastmath=set(FASTMATH), cache=CACHE, error_model=ERROR_MODEL, nogil=True)
+#: Kernels run without Numba's runtime (``_nrt=False``): they never allocate, and with the
+#: runtime every array view a kernel makes (a layer's W out of the flat parameters, a row of a
+#: block) pays atomic reference-count updates, which were two thirds of an epoch of a 1-1-1
+#: network (3.0 -> 1.1 us) and a quarter of the 20-10-1 one. Numba refuses at compile time
+#: what would need the runtime (allocating, returning a new array); a kernel that must allocate
+#: passes ``_nrt=True`` to :func:`kernel`.
+NRT = False
+
+_OPTIONS = dict(fastmath=set(FASTMATH), cache=CACHE, error_model=ERROR_MODEL, nogil=True,
+                _nrt=NRT)
 
 
 def kernel(function=None, exact=False, **extra):
@@ -63,7 +72,7 @@ def kernel(function=None, exact=False, **extra):
     options = dict(_OPTIONS, fastmath=False) if exact else _OPTIONS
 
     def decorate(fn):
-        return numba.njit(**options, **extra)(fn)
+        return numba.njit(**dict(options, **extra))(fn)
 
     return decorate if function is None else decorate(function)
 

@@ -31,6 +31,16 @@ def matrix(flat, offset, rows, cols):
 
 
 @kernel
+def copy_into(target, source):
+    """``target[...] = source`` for C-contiguous arrays of one shape, as a loop (a slice
+    assignment would need Numba's runtime, which the kernels run without)."""
+    flat_target = target.reshape(-1)
+    flat_source = source.reshape(-1)
+    for i in range(flat_target.shape[0]):
+        flat_target[i] = flat_source[i]
+
+
+@kernel
 def forward_pass(A0, model, work):
     """Forward propagation of the columns of ``A0`` (dims[0], m) into ``work``.
 
@@ -236,8 +246,8 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
         backup_step = step[0]
         if not whole:
             # one batch per epoch needs no copy: its cost is checked before its only update
-            theta_backup[:] = theta
-            state_backup[:] = opt_state
+            copy_into(theta_backup, theta)
+            copy_into(state_backup, opt_state)
         if shuffle and not whole:
             shuffle_in_place(order, rng_state)
         total = 0.0
@@ -258,8 +268,8 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
             cost = output_loss(Y_b, W_b, weighted, alpha, scale, model, work)
             if not np.isfinite(cost):
                 if not whole:
-                    theta[:] = theta_backup
-                    opt_state[:] = state_backup
+                    copy_into(theta, theta_backup)
+                    copy_into(opt_state, state_backup)
                 step[0] = backup_step
                 return -(epoch + 1)
             total += cost * mb

@@ -111,9 +111,12 @@ def apply_update(optimizer, theta, grad, state, hyper, step):
         _update_serial(optimizer, theta, grad, state, hyper, adam_rate)
 
 
-@kernel
+@kernel(_nrt=True)
 def scaled_difference(x, y, factor, out):
-    """``out = x - factor * y`` elementwise (the course's update, into a new array)."""
+    """``out = x - factor * y`` elementwise (the course's update, into a new array).
+
+    Compiled with Numba's runtime: ``ravel`` copies an array that is not contiguous.
+    """
     flat_x = x.ravel()
     flat_y = y.ravel()
     flat_out = out.ravel()
