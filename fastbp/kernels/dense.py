@@ -27,7 +27,7 @@ from numba import prange
 from .._config import (PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_FLOPS, kernel, parallel_kernel,
                        serial_and_parallel)
 from .activations import LINEAR, SOFTMAX, activate_block, backprop_block
-from .gemm import KC, MC, MR, block_product, scratch_size
+from .gemm import DIRECT_MAX_DEPTH, DIRECT_MAX_MACS, KC, MC, MR, block_product, scratch_size
 from .simd import (lanes, vadd, vdiv, vector_lanes, vexp, vload_part, vmax, vstore_part, vsub,
                    vzeros)
 
@@ -206,11 +206,14 @@ def _weight_gradient_shape(dZ, A_prev):
 
     Either dW = dZ · A_prevᵀ packs A_prev transposed, or dWᵀ = A_prev · dZᵀ packs dZ: the product
     transposes the smaller of the two (the course network's first layer has 20 neurons and 12288
-    inputs).
+    inputs). A product small enough for ``gemm.direct_product`` is never swapped: there it
+    transposes opB once into scratch and writes dW's rows whole, which a transposed C cannot.
     """
     n = dZ.shape[0]
     n_prev = A_prev.shape[0]
-    if n < n_prev:
+    m = dZ.shape[1]
+    small = m <= KC and (m <= DIRECT_MAX_DEPTH or n * n_prev * m <= DIRECT_MAX_MACS)
+    if n < n_prev and not small:
         return n_prev, n, True
     return n, n_prev, False
 

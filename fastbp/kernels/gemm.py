@@ -259,76 +259,105 @@ def pack_b(B, b_trans, c0, cols, k0, k1, packed, NR):
             vstore(packed, row + L, vload_part(flat, k * N + c0 + L, second))
 
 
+@kernel(inline="always")
+def _rows_times_panel(A, a_trans, flat_B, b_base, ldb, C, r_start, r_stop, c_start, c_stop):
+    """``C[r, c] = sum_k opA[r, k] * B'[k, c]`` with B'[k, c] at ``b_base + k * ldb + (c -
+    c_start)`` of ``flat_B``: each output row accumulates rows of B' in registers.
+
+    Two rows of four vectors at a time: eight independent multiply-add chains keep both FMA
+    units busy (plain loops would not vectorize at all, as LLVM cannot rule out that C and B
+    overlap). A lone last row repeats its neighbour, never stored.
+    """
+    L = vector_lanes(C)
+    K = A.shape[0] if a_trans else A.shape[1]
+    flat_C = C.reshape(-1)
+    ldc = C.shape[1]
+    for r in range(r_start, r_stop, 2):
+        s = min(r + 1, r_stop - 1)
+        for c in range(c_start, c_stop, 4 * L):
+            n0 = min(max(c_stop - c, 0), L)
+            n1 = min(max(c_stop - c - L, 0), L)
+            n2 = min(max(c_stop - c - 2 * L, 0), L)
+            n3 = min(max(c_stop - c - 3 * L, 0), L)
+            acc0 = acc1 = acc2 = acc3 = acc4 = acc5 = acc6 = acc7 = vzeros(C)
+            for k in range(K):
+                a = vsplat(A[k, r] if a_trans else A[r, k])
+                e = vsplat(A[k, s] if a_trans else A[s, k])
+                at = b_base + k * ldb + (c - c_start)
+                b = vload_part(flat_B, at, n0)
+                acc0 = vfma(a, b, acc0)
+                acc4 = vfma(e, b, acc4)
+                b = vload_part(flat_B, at + L, n1)
+                acc1 = vfma(a, b, acc1)
+                acc5 = vfma(e, b, acc5)
+                b = vload_part(flat_B, at + 2 * L, n2)
+                acc2 = vfma(a, b, acc2)
+                acc6 = vfma(e, b, acc6)
+                b = vload_part(flat_B, at + 3 * L, n3)
+                acc3 = vfma(a, b, acc3)
+                acc7 = vfma(e, b, acc7)
+            at = r * ldc + c
+            vstore_part(flat_C, at, acc0, n0)
+            vstore_part(flat_C, at + L, acc1, n1)
+            vstore_part(flat_C, at + 2 * L, acc2, n2)
+            vstore_part(flat_C, at + 3 * L, acc3, n3)
+            if s > r:
+                at += ldc
+                vstore_part(flat_C, at, acc4, n0)
+                vstore_part(flat_C, at + L, acc5, n1)
+                vstore_part(flat_C, at + 2 * L, acc6, n2)
+                vstore_part(flat_C, at + 3 * L, acc7, n3)
+
+
 @kernel
-def direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, c_stop):
+def direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, c_stop,
+                   scratch):
     """The block of :func:`block_product` computed by plain loops, for sums too short to pay
     for packing and register tiles.
 
-    With an untransposed opB each output row accumulates rows of B
-    (``C[r, :] += opA[r, k] * B[k, :]``) in vector registers; with a transposed opB each output
-    is a dot product of two contiguous rows, which LLVM vectorizes.
+    With an untransposed opB each output row accumulates rows of B in vector registers
+    (:func:`_rows_times_panel`). A transposed opB of at most ``KC`` terms is first transposed
+    into ``scratch`` (L x L blocks in registers) and then takes the same path; a longer one, or
+    a transposed C, takes dot products of two contiguous rows, which LLVM vectorizes.
     """
+    L = vector_lanes(C)
     K = A.shape[0] if a_trans else A.shape[1]
-    zero = C.dtype.type(0)
     if not b_trans:
-        # c_trans only comes with a transposed opB (the swapped weight gradient). Two rows of
-        # four vectors are summed over k in registers: eight independent multiply-add chains
-        # keep both FMA units busy (plain loops would not vectorize at all, as LLVM cannot rule
-        # out that C and B overlap). A lone last row repeats its neighbour, never stored.
-        L = vector_lanes(C)
+        # c_trans only comes with a transposed opB (the swapped weight gradient)
+        _rows_times_panel(A, a_trans, B.reshape(-1), c_start, B.shape[1], C, r_start, r_stop,
+                          c_start, c_stop)
+        return
+    cols = c_stop - c_start
+    width = _round_up(cols, L)
+    if not c_trans and K <= KC and K * width <= scratch.shape[0]:
+        # opB[k, c] = B[c, k]: transposed into scratch (K x width), whole L x L blocks in
+        # registers and the last k (fewer than L) element by element
         flat_B = B.reshape(-1)
-        flat_C = C.reshape(-1)
         ldb = B.shape[1]
-        ldc = C.shape[1]
-        for r in range(r_start, r_stop, 2):
-            s = min(r + 1, r_stop - 1)
-            for c in range(c_start, c_stop, 4 * L):
-                n0 = min(max(c_stop - c, 0), L)
-                n1 = min(max(c_stop - c - L, 0), L)
-                n2 = min(max(c_stop - c - 2 * L, 0), L)
-                n3 = min(max(c_stop - c - 3 * L, 0), L)
-                acc0 = acc1 = acc2 = acc3 = acc4 = acc5 = acc6 = acc7 = vzeros(C)
+        vector_end = K // L * L
+        for j in range(0, cols, L):
+            for k in range(0, vector_end, L):
+                vtranspose(flat_B, (c_start + j) * ldb + k, ldb, min(L, cols - j), scratch,
+                           k * width + j, width)
+            for jj in range(j, min(j + L, cols)):
+                for k in range(vector_end, K):
+                    scratch[k * width + jj] = B[c_start + jj, k]
+        _rows_times_panel(A, a_trans, scratch, 0, width, C, r_start, r_stop, c_start, c_stop)
+        return
+    zero = C.dtype.type(0)
+    for r in range(r_start, r_stop):
+        for c in range(c_start, c_stop):
+            total = zero
+            if a_trans:
                 for k in range(K):
-                    a = vsplat(A[k, r] if a_trans else A[r, k])
-                    e = vsplat(A[k, s] if a_trans else A[s, k])
-                    at = k * ldb + c
-                    b = vload_part(flat_B, at, n0)
-                    acc0 = vfma(a, b, acc0)
-                    acc4 = vfma(e, b, acc4)
-                    b = vload_part(flat_B, at + L, n1)
-                    acc1 = vfma(a, b, acc1)
-                    acc5 = vfma(e, b, acc5)
-                    b = vload_part(flat_B, at + 2 * L, n2)
-                    acc2 = vfma(a, b, acc2)
-                    acc6 = vfma(e, b, acc6)
-                    b = vload_part(flat_B, at + 3 * L, n3)
-                    acc3 = vfma(a, b, acc3)
-                    acc7 = vfma(e, b, acc7)
-                at = r * ldc + c
-                vstore_part(flat_C, at, acc0, n0)
-                vstore_part(flat_C, at + L, acc1, n1)
-                vstore_part(flat_C, at + 2 * L, acc2, n2)
-                vstore_part(flat_C, at + 3 * L, acc3, n3)
-                if s > r:
-                    at += ldc
-                    vstore_part(flat_C, at, acc4, n0)
-                    vstore_part(flat_C, at + L, acc5, n1)
-                    vstore_part(flat_C, at + 2 * L, acc6, n2)
-                    vstore_part(flat_C, at + 3 * L, acc7, n3)
-    else:
-        for r in range(r_start, r_stop):
-            for c in range(c_start, c_stop):
-                total = zero
-                if a_trans:
-                    for k in range(K):
-                        total += A[k, r] * B[c, k]
-                else:
-                    for k in range(K):
-                        total += A[r, k] * B[c, k]
-                if c_trans:
-                    C[c, r] = total
-                else:
-                    C[r, c] = total
+                    total += A[k, r] * B[c, k]
+            else:
+                for k in range(K):
+                    total += A[r, k] * B[c, k]
+            if c_trans:
+                C[c, r] = total
+            else:
+                C[r, c] = total
 
 
 @kernel
@@ -347,7 +376,8 @@ def block_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, 
     NR = 2 * L
     K = A.shape[0] if a_trans else A.shape[1]
     if K <= DIRECT_MAX_DEPTH or (r_stop - r_start) * (c_stop - c_start) * K <= DIRECT_MAX_MACS:
-        direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, c_stop)
+        direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, c_stop,
+                       scratch)
         return
     panels = (c_stop - c_start + NR - 1) // NR
     b_block, a_block, out = _scratch_layout(scratch, c_stop - c_start, NR, min(K, KC),
