@@ -35,6 +35,11 @@ from .simd import (lanes, vadd, vdiv, vector_lanes, vexp, vload_part, vmax, vsto
 MAX_BLOCK_COLUMNS = 256
 #: Tasks a parallel product is cut into at least (when the output has enough tiles).
 PARALLEL_TASKS = 4
+#: dW is computed as dWᵀ = A_prev · dZᵀ when a layer has this many times fewer neurons than
+#: inputs: transposing A_prev would cost a whole extra pass over it (X, for the course network's
+#: first layer), while dWᵀ is written back transposed element by element. With fewer inputs
+#: (the digits network's 10-neuron output over 128), transposing A_prev in registers is cheaper.
+SWAP_RATIO = 16
 #: Cost of packing one element of a transposed opB (the weight gradients' A_prevᵀ or dZᵀ),
 #: relative to one of an untransposed operand: see :func:`_grid`.
 TRANSPOSED_PACK_COST = 4
@@ -205,15 +210,15 @@ def _weight_gradient_shape(dZ, A_prev):
     """Rows and columns of the product computed for dW, and whether it is dWᵀ.
 
     Either dW = dZ · A_prevᵀ packs A_prev transposed, or dWᵀ = A_prev · dZᵀ packs dZ: the product
-    transposes the smaller of the two (the course network's first layer has 20 neurons and 12288
-    inputs). A product small enough for ``gemm.direct_product`` is never swapped: there it
+    transposes dZ when it is much smaller (:data:`SWAP_RATIO`; the course network's first layer
+    has 20 neurons and 12288 inputs). A product small enough for ``gemm.direct_product`` is never swapped: there it
     transposes opB once into scratch and writes dW's rows whole, which a transposed C cannot.
     """
     n = dZ.shape[0]
     n_prev = A_prev.shape[0]
     m = dZ.shape[1]
     small = m <= KC and (m <= DIRECT_MAX_DEPTH or n * n_prev * m <= DIRECT_MAX_MACS)
-    if n < n_prev and not small:
+    if SWAP_RATIO * n <= n_prev and not small:
         return n_prev, n, True
     return n, n_prev, False
 
