@@ -218,34 +218,36 @@ def pack_transposed_a(A, m0, m1, k0, k1, packed):
 
 
 @kernel
+def transpose_into(B, c0, cols, k0, k1, target, ld):
+    """``target[(k - k0) * ld + j] = B[c0 + j, k]`` for j < cols and k0 <= k < k1.
+
+    B's rows hold consecutive k: L x L blocks are transposed in registers (``vtranspose``), the
+    last k (fewer than L) element by element. A block's columns from ``cols`` on, up to the next
+    multiple of L, receive copies of its last column.
+    """
+    L = vector_lanes(target)
+    flat = B.reshape(-1)
+    K = B.shape[1]
+    vector_end = k0 + (k1 - k0) // L * L
+    for j in range(0, cols, L):
+        for k in range(k0, vector_end, L):
+            vtranspose(flat, (c0 + j) * K + k, K, min(L, cols - j), target, (k - k0) * ld + j,
+                       ld)
+        for jj in range(j, min(j + L, cols)):
+            for k in range(vector_end, k1):
+                target[(k - k0) * ld + jj] = B[c0 + jj, k]
+
+
+@kernel
 def pack_b(B, b_trans, c0, cols, k0, k1, packed, NR):
     """Copy opB[k0:k1, c0:c0+NR] into ``packed``, k-major (NR contiguous columns per k).
 
-    Columns past ``cols`` hold no data the caller may use (zero, or copies of the last column,
-    or, for a transposed panel of at most L columns, nothing written in the second half): their
-    products are never stored. Packing makes the panel contiguous: read in place, a row stride
+    Columns past ``cols`` hold no data the caller may use (zeros, copies of the last column,
+    or whatever the buffer held): their products are never stored. Packing makes the panel contiguous: read in place, a row stride
     that is a multiple of 1 KiB would map every row of the panel to the same few L1 sets.
     """
-    zero = packed.dtype.type(0)
     if b_trans:
-        # B's rows hold consecutive k: the panel is transposed L x L blocks at a time in
-        # registers, the last k (fewer than L) element by element. Columns past ``cols`` then
-        # repeat the last one instead of being zero; their products are never stored.
-        L = NR // 2
-        flat = B.reshape(-1)
-        K = B.shape[1]
-        vector_end = k0 + (k1 - k0) // L * L
-        for k in range(k0, vector_end, L):
-            vtranspose(flat, c0 * K + k, K, min(cols, L), packed, (k - k0) * NR, NR)
-            if cols > L:
-                vtranspose(flat, (c0 + L) * K + k, K, cols - L, packed, (k - k0) * NR + L, NR)
-        for c in range(NR):
-            if c < cols:
-                for k in range(vector_end, k1):
-                    packed[(k - k0) * NR + c] = B[c0 + c, k]
-            else:
-                for k in range(vector_end, k1):
-                    packed[(k - k0) * NR + c] = zero
+        transpose_into(B, c0, cols, k0, k1, packed, NR)
     else:
         # whole vectors: a row of the panel is two loads and two stores
         L = NR // 2
@@ -330,18 +332,8 @@ def direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start,
     cols = c_stop - c_start
     width = _round_up(cols, L)
     if not c_trans and K <= KC and K * width <= scratch.shape[0]:
-        # opB[k, c] = B[c, k]: transposed into scratch (K x width), whole L x L blocks in
-        # registers and the last k (fewer than L) element by element
-        flat_B = B.reshape(-1)
-        ldb = B.shape[1]
-        vector_end = K // L * L
-        for j in range(0, cols, L):
-            for k in range(0, vector_end, L):
-                vtranspose(flat_B, (c_start + j) * ldb + k, ldb, min(L, cols - j), scratch,
-                           k * width + j, width)
-            for jj in range(j, min(j + L, cols)):
-                for k in range(vector_end, K):
-                    scratch[k * width + jj] = B[c_start + jj, k]
+        # opB[k, c] = B[c, k], transposed into scratch (K x width)
+        transpose_into(B, c_start, cols, 0, K, scratch, width)
         _rows_times_panel(A, a_trans, scratch, 0, width, C, r_start, r_stop, c_start, c_stop)
         return
     zero = C.dtype.type(0)
