@@ -56,8 +56,8 @@ def scratch_elements(dtype, columns=MAX_BLOCK_COLUMNS, depth=KC, rows=MC):
 
 @kernel(inline="always")
 def _grid(M, N, L, tasks, b_cost=1):
-    """Block sizes and counts ``(block_rows, row_blocks, block_cols, col_blocks)`` of an M x N
-    output cut into about ``tasks`` blocks.
+    """Block counts ``(row_blocks, col_blocks)`` of an M x N output cut into about ``tasks``
+    blocks (:func:`_block` gives each block's rows and columns).
 
     Every block packs its rows of opA (M x K over all column blocks) and its columns of opB
     (K x N over all row blocks), so a grid of R x C blocks copies about ``C*M + R*N*b_cost``
@@ -80,9 +80,7 @@ def _grid(M, N, L, tasks, b_cost=1):
             best_cost = cost
             best_rows = row_blocks
             best_cols = col_blocks
-    block_cols = ((panels + best_cols - 1) // best_cols) * NR
-    block_rows = ((micro_rows + best_rows - 1) // best_rows) * MR
-    return block_rows, (M + block_rows - 1) // block_rows, block_cols, (N + block_cols - 1) // block_cols
+    return best_rows, best_cols
 
 
 @kernel(inline="always")
@@ -111,7 +109,7 @@ def _forward_block(A_prev, W, b, code, A, Z, keep_z, r0, r1, c0, c1, scratch):
 @parallel_kernel
 def _forward_parallel(A_prev, W, b, code, A, Z, keep_z, scratch):
     n, m = A.shape
-    block_rows, row_blocks, block_cols, col_blocks = _grid(n, m, vector_lanes(A), PARALLEL_TASKS)
+    row_blocks, col_blocks = _grid(n, m, vector_lanes(A), PARALLEL_TASKS)
     for task in prange(row_blocks * col_blocks):
         r0, r1, c0, c1 = _block(task, n, m, vector_lanes(scratch), row_blocks, col_blocks)
         _forward_block(A_prev, W, b, code, A, Z, keep_z, r0, r1, c0, c1,
@@ -166,7 +164,7 @@ def dense_forward(A_prev, W, b, code, A, Z, keep_z, scratch):
     if 2 * n * m * A_prev.shape[0] >= PARALLEL_MIN_FLOPS:
         _forward_parallel(A_prev, W, b, code, A, Z, keep_z, scratch)
     else:
-        block_rows, row_blocks, block_cols, col_blocks = _grid(n, m, vector_lanes(A), 1)
+        row_blocks, col_blocks = _grid(n, m, vector_lanes(A), 1)
         for task in range(row_blocks * col_blocks):
             r0, r1, c0, c1 = _block(task, n, m, vector_lanes(scratch), row_blocks, col_blocks)
             _forward_block(A_prev, W, b, code, A, Z, keep_z, r0, r1, c0, c1, scratch[0])
@@ -226,8 +224,8 @@ def _weight_gradient_shape(dZ, A_prev):
 @parallel_kernel
 def _weight_gradients_parallel(dZ, A_prev, dW, db, scale, l2, W, scratch):
     rows, cols, swapped = _weight_gradient_shape(dZ, A_prev)
-    block_rows, row_blocks, block_cols, col_blocks = _grid(rows, cols, vector_lanes(dW),
-                                                           PARALLEL_TASKS, TRANSPOSED_PACK_COST)
+    row_blocks, col_blocks = _grid(rows, cols, vector_lanes(dW), PARALLEL_TASKS,
+                                   TRANSPOSED_PACK_COST)
     for task in prange(row_blocks * col_blocks):
         r0, r1, c0, c1 = _block(task, rows, cols, vector_lanes(scratch), row_blocks, col_blocks)
         _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, swapped, r0, r1, c0, c1,
@@ -261,7 +259,7 @@ def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch):
         _weight_gradients_parallel(dZ, A_prev, dW, db, scale, l2, W, scratch)
     else:
         rows, cols, swapped = _weight_gradient_shape(dZ, A_prev)
-        block_rows, row_blocks, block_cols, col_blocks = _grid(rows, cols, vector_lanes(dW), 1)
+        row_blocks, col_blocks = _grid(rows, cols, vector_lanes(dW), 1, TRANSPOSED_PACK_COST)
         for task in range(row_blocks * col_blocks):
             r0, r1, c0, c1 = _block(task, rows, cols, vector_lanes(scratch), row_blocks, col_blocks)
             _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, swapped, r0, r1, c0, c1,
@@ -277,8 +275,7 @@ def _input_gradients_block(dZ, W, code, G, g_is_input, dZ_prev, r0, r1, c0, c1, 
 @parallel_kernel
 def _input_gradients_parallel(dZ, W, code, G, g_is_input, dZ_prev, scratch):
     n_prev, m = dZ_prev.shape
-    block_rows, row_blocks, block_cols, col_blocks = _grid(n_prev, m, vector_lanes(dZ),
-                                                           PARALLEL_TASKS)
+    row_blocks, col_blocks = _grid(n_prev, m, vector_lanes(dZ), PARALLEL_TASKS)
     for task in prange(row_blocks * col_blocks):
         r0, r1, c0, c1 = _block(task, n_prev, m, vector_lanes(scratch), row_blocks, col_blocks)
         _input_gradients_block(dZ, W, code, G, g_is_input, dZ_prev, r0, r1, c0, c1,
@@ -309,7 +306,7 @@ def dense_input_gradients(dZ, W, code, G, g_is_input, dZ_prev, scratch):
     if 2 * dZ.shape[0] * m * n_prev >= PARALLEL_MIN_FLOPS:
         _input_gradients_parallel(dZ, W, code, G, g_is_input, dZ_prev, scratch)
     else:
-        block_rows, row_blocks, block_cols, col_blocks = _grid(n_prev, m, vector_lanes(dZ), 1)
+        row_blocks, col_blocks = _grid(n_prev, m, vector_lanes(dZ), 1)
         for task in range(row_blocks * col_blocks):
             r0, r1, c0, c1 = _block(task, n_prev, m, vector_lanes(scratch), row_blocks, col_blocks)
             _input_gradients_block(dZ, W, code, G, g_is_input, dZ_prev, r0, r1, c0, c1,
