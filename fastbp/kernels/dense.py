@@ -27,7 +27,7 @@ from numba import prange
 from .._config import (PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_FLOPS, kernel, parallel_kernel,
                        serial_and_parallel)
 from .activations import LINEAR, SOFTMAX, activate_block, backprop_block
-from .gemm import DIRECT_MAX_DEPTH, DIRECT_MAX_MACS, KC, MC, MR, block_product, scratch_size
+from .gemm import KC, MC, MR, block_product, scratch_size, takes_plain_loops
 from .simd import (lanes, vadd, vdiv, vector_lanes, vexp, vload_part, vmax, vstore_part, vsub,
                    vzeros)
 
@@ -215,8 +215,7 @@ def _weight_gradient_shape(dZ, A_prev):
     n = dZ.shape[0]
     n_prev = A_prev.shape[0]
     m = dZ.shape[1]
-    small = m <= KC and (m <= DIRECT_MAX_DEPTH or n * n_prev * m <= DIRECT_MAX_MACS)
-    if SWAP_RATIO * n <= n_prev and not small:
+    if SWAP_RATIO * n <= n_prev and not (m <= KC and takes_plain_loops(n, n_prev, m)):
         return n_prev, n, True
     return n, n_prev, False
 

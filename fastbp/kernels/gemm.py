@@ -49,6 +49,13 @@ def scratch_size(block_cols, lanes, depth=KC, rows=MC):
 
 
 @kernel(inline="always")
+def takes_plain_loops(rows, cols, depth):
+    """Whether a block of rows x cols outputs, each a sum of ``depth`` terms, is computed by
+    :func:`direct_product` rather than register tiles."""
+    return depth <= DIRECT_MAX_DEPTH or rows * cols * depth <= DIRECT_MAX_MACS
+
+
+@kernel(inline="always")
 def _round_up(value, step):
     return (value + step - 1) // step * step
 
@@ -367,7 +374,7 @@ def block_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, 
     L = vector_lanes(C)
     NR = 2 * L
     K = A.shape[0] if a_trans else A.shape[1]
-    if K <= DIRECT_MAX_DEPTH or (r_stop - r_start) * (c_stop - c_start) * K <= DIRECT_MAX_MACS:
+    if takes_plain_loops(r_stop - r_start, c_stop - c_start, K):
         direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, c_stop,
                        scratch)
         return

@@ -26,6 +26,8 @@ Operations (usable only inside kernels):
 * ``vlane(v, j)``: lane j as a scalar.
 * ``vector_lanes(a)``: the lane count for a's dtype, a compile-time constant.
 """
+import math
+
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
@@ -201,26 +203,30 @@ def vfma(typingctx, a, b, c):
     return a(a, b, c), codegen
 
 
-@intrinsic
-def vadd(typingctx, a, b):
-    if not (isinstance(a, SimdVector) and a == b):
-        return None
+def _binary(name, build):
+    """An intrinsic ``(a, b)`` on two vectors of one type, built by ``build(builder, a, b)``."""
 
-    def codegen(context, builder, signature, args):
-        return builder.fadd(args[0], args[1])
+    def typer(typingctx, a, b):
+        if not (isinstance(a, SimdVector) and a == b):
+            return None
 
-    return a(a, b), codegen
+        def codegen(context, builder, signature, args):
+            return build(builder, args[0], args[1])
+
+        return a(a, b), codegen
+
+    typer.__name__ = name
+    return intrinsic(typer)
 
 
-@intrinsic
-def vmul(typingctx, a, b):
-    if not (isinstance(a, SimdVector) and a == b):
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.fmul(args[0], args[1])
-
-    return a(a, b), codegen
+#: ``vadd``, ``vsub``, ``vmul``, ``vdiv``: lane-wise arithmetic; ``vmax(a, b)``: a where a > b,
+#: else b (so a NaN in a gives b, one in b gives b).
+vadd = _binary("vadd", lambda builder, a, b: builder.fadd(a, b))
+vmul = _binary("vmul", lambda builder, a, b: builder.fmul(a, b))
+vsub = _binary("vsub", lambda builder, a, b: builder.fsub(a, b))
+vdiv = _binary("vdiv", lambda builder, a, b: builder.fdiv(a, b))
+vmax = _binary("vmax", lambda builder, a, b: builder.select(builder.fcmp_ordered(">", a, b), a,
+                                                             b))
 
 
 @intrinsic
@@ -370,7 +376,6 @@ def vexp(typingctx, x):
     """
     if not isinstance(x, SimdVector):
         return None
-    import math
 
     def codegen(context, builder, signature, args):
         value = args[0]
@@ -420,26 +425,3 @@ def vexp(typingctx, x):
 
     return x(x), codegen
 
-
-def _binary(name, build):
-    """An intrinsic ``(a, b)`` on two vectors of one type, built by ``build(builder, a, b)``."""
-
-    def typer(typingctx, a, b):
-        if not (isinstance(a, SimdVector) and a == b):
-            return None
-
-        def codegen(context, builder, signature, args):
-            return build(builder, args[0], args[1])
-
-        return a(a, b), codegen
-
-    typer.__name__ = name
-    return intrinsic(typer)
-
-
-#: ``vsub(a, b)``: a - b; ``vdiv(a, b)``: a / b; ``vmax(a, b)``: a where a > b, else b (so a NaN
-#: in a gives b, one in b gives b).
-vsub = _binary("vsub", lambda builder, a, b: builder.fsub(a, b))
-vdiv = _binary("vdiv", lambda builder, a, b: builder.fdiv(a, b))
-vmax = _binary("vmax", lambda builder, a, b: builder.select(builder.fcmp_ordered(">", a, b), a,
-                                                             b))
