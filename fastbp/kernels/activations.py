@@ -13,6 +13,7 @@ from numba.extending import overload
 from .._config import kernel
 from .simd import (vadd, vdiv, vector_lanes, vexp, vload_part, vmul, vselect_gt_zero,
                    vselect_le_zero, vsplat, vstore_part, vsub, vzeros)
+from .views import as_flat
 
 LINEAR = 0
 RELU = 1
@@ -199,7 +200,7 @@ def activate_block(code, A, b, Z, keep_z, r0, r1, c0, c1):
                 row[c] = np.tanh(row[c] + bias)
         elif code == SIGMOID:
             # 1 / (1 + exp(-z)) a vector at a time with simd.vexp (libm's exp stays scalar)
-            flat = A.reshape(-1)
+            flat = as_flat(A)
             ones = vsplat(like(bias, 1))
             biases = vsplat(bias)
             for i in range(r * A.shape[1] + c0, r * A.shape[1] + c1, L):
@@ -222,8 +223,8 @@ def backprop_block(code, D, G, g_is_input, r0, r1, c0, c1):
         # explicit vector selects: written as ``0 if g <= 0 else d`` the loop stays scalar, a
         # branch per element that mispredicts half the time on random signs (5 us on the 8192
         # floats of the digits network's hidden layer, under 1 us now)
-        flat_D = D.reshape(-1)
-        flat_G = G.reshape(-1)
+        flat_D = as_flat(D)
+        flat_G = as_flat(G)
         L = vector_lanes(D)
         slope = vsplat(D.dtype.type(LEAKY_SLOPE))
         zeros = vzeros(D)

@@ -30,6 +30,7 @@ from .activations import LINEAR, SOFTMAX, activate_block, backprop_block
 from .gemm import KC, MC, MR, block_product, scratch_size, takes_plain_loops
 from .simd import (lanes, vadd, vdiv, vector_lanes, vexp, vload_part, vmax, vstore_part, vsub,
                    vzeros)
+from .views import as_flat
 
 #: Widest block of output columns a task takes (its packed opB block, KC x width, stays in L2).
 MAX_BLOCK_COLUMNS = 256
@@ -122,7 +123,7 @@ def _softmax_columns(A):
     the exps are :func:`simd.vexp`'s."""
     n, m = A.shape
     L = vector_lanes(A)
-    flat = A.reshape(-1)
+    flat = as_flat(A)
     for chunk in prange((m + L - 1) // L):
         c = chunk * L
         count = min(L, m - c)

@@ -21,6 +21,7 @@ skip all this for :func:`direct_product`'s plain vector loops.
 from .._config import kernel
 from .simd import (vadd, vector_lanes, vfma, vload, vload_part, vsplat, vsplat_at, vstore,
                    vstore_part, vtranspose, vzeros)
+from .views import as_flat
 
 #: Rows of the register tile.
 MR = 6
@@ -209,7 +210,7 @@ def pack_transposed_a(A, m0, m1, k0, k1, packed):
     L = vector_lanes(packed)
     width = k1 - k0
     M = A.shape[1]
-    flat = A.reshape(-1)
+    flat = as_flat(A)
     for r0 in range(m0, m1, MR):
         base = (r0 - m0) * width
         rows = min(MR, m1 - r0)
@@ -233,7 +234,7 @@ def transpose_into(B, c0, cols, k0, k1, target, ld):
     multiple of L, receive copies of its last column.
     """
     L = vector_lanes(target)
-    flat = B.reshape(-1)
+    flat = as_flat(B)
     K = B.shape[1]
     vector_end = k0 + (k1 - k0) // L * L
     for j in range(0, cols, L):
@@ -258,7 +259,7 @@ def pack_b(B, b_trans, c0, cols, k0, k1, packed, NR):
     else:
         # whole vectors: a row of the panel is two loads and two stores
         L = NR // 2
-        flat = B.reshape(-1)
+        flat = as_flat(B)
         N = B.shape[1]
         first = min(cols, L)
         second = max(cols - L, 0)
@@ -279,7 +280,7 @@ def _rows_times_panel(A, a_trans, flat_B, b_base, ldb, C, r_start, r_stop, c_sta
     """
     L = vector_lanes(C)
     K = A.shape[0] if a_trans else A.shape[1]
-    flat_C = C.reshape(-1)
+    flat_C = as_flat(C)
     ldc = C.shape[1]
     for r in range(r_start, r_stop, 2):
         s = min(r + 1, r_stop - 1)
@@ -333,7 +334,7 @@ def direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start,
     K = A.shape[0] if a_trans else A.shape[1]
     if not b_trans:
         # c_trans only comes with a transposed opB (the swapped weight gradient)
-        _rows_times_panel(A, a_trans, B.reshape(-1), c_start, B.shape[1], C, r_start, r_stop,
+        _rows_times_panel(A, a_trans, as_flat(B), c_start, B.shape[1], C, r_start, r_stop,
                           c_start, c_stop)
         return
     cols = c_stop - c_start
@@ -382,9 +383,9 @@ def block_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start, 
     b_block, a_block, out = _scratch_layout(scratch, c_stop - c_start, NR, min(K, KC),
                                             min(r_stop - r_start, MC) if a_trans else 0)
     ldc = C.shape[1]
-    flat_C = C.reshape(-1)
-    flat_A = A.reshape(-1)
-    flat_B = B.reshape(-1)
+    flat_C = as_flat(C)
+    flat_A = as_flat(A)
+    flat_B = as_flat(B)
     ldb = B.shape[1]
     # whole panels of an untransposed opB are read where they lie when few rows reuse them; a
     # partial last panel is always packed (a whole-vector read could run past the end of B)

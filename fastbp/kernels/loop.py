@@ -22,20 +22,15 @@ from .._config import kernel
 from .dense import dense_forward, dense_input_gradients, dense_weight_gradients
 from .losses import batch_loss, output_gradient
 from .optim import apply_update
-
-
-@kernel(inline="always")
-def matrix(flat, offset, rows, cols):
-    """The (rows, cols) C-contiguous view of ``flat`` starting at ``offset``."""
-    return flat[offset:offset + rows * cols].reshape((rows, cols))
+from .views import as_flat, matrix
 
 
 @kernel
 def copy_into(target, source):
     """``target[...] = source`` for C-contiguous arrays of one shape, as a loop (a slice
     assignment would need Numba's runtime, which the kernels run without)."""
-    flat_target = target.reshape(-1)
-    flat_source = source.reshape(-1)
+    flat_target = as_flat(target)
+    flat_source = as_flat(source)
     for i in range(flat_target.shape[0]):
         flat_target[i] = flat_source[i]
 

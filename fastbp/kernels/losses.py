@@ -21,7 +21,9 @@ with sample weights).
 import numpy as np
 
 from .._config import kernel
-from .activations import like
+from .simd import (vadd, vector_lanes, vfma, vlane, vlog, vload_part, vmax, vmul, vsplat, vsub,
+                   vzeros)
+from .views import as_flat
 
 BCE = 0
 CE = 1
@@ -39,34 +41,45 @@ NAMES = {BCE: "bce", CE: "ce", MSE: "mse"}
 
 
 @kernel(inline="always")
-def example_loss(loss, Z, A, Y, i):
-    """Loss of example ``i`` (column i of the neuron-major arrays), summed over the outputs."""
-    n = Z.shape[0]
-    total = Z.dtype.type(0)
+def example_losses(loss, flat_Z, flat_A, flat_Y, n, m, c, count):
+    """Losses of the ``count`` (at most one vector of) examples from column ``c`` on, each summed
+    over the outputs: a vector with one example per lane.
+
+    ``flat_Z``, ``flat_A``, ``flat_Y`` are the flat views of the (n, m) neuron-major arrays, made
+    once by the caller (a ``reshape`` per call cost more than the losses of a small batch). Their
+    rows run along the examples, so every step is whole vectors, and the logs are
+    :func:`simd.vlog`'s: one per output and example for BCE, one per example for CE.
+    """
+    total = vzeros(flat_Z)
     if loss == BCE:
-        one = like(total, 1)
+        zeros = vzeros(flat_Z)
+        ones = vsplat(flat_Z.dtype.type(1))
         for j in range(n):
             # log1p(exp(-|z|)) = -log(sigmoid(|z|)) = -log(max(a, 1 - a)) with a = sigmoid(z):
             # one log instead of exp and log1p, and the argument stays in [0.5, 1]
-            z = Z[j, i]
-            a = A[j, i]
-            total += max(z, like(z, 0)) - z * Y[j, i] - np.log(max(a, one - a))
+            z = vload_part(flat_Z, j * m + c, count)
+            a = vload_part(flat_A, j * m + c, count)
+            y = vload_part(flat_Y, j * m + c, count)
+            term = vsub(vsub(vmax(z, zeros), vmul(z, y)), vlog(vmax(a, vsub(ones, a))))
+            total = vadd(total, term)
     elif loss == CE:
-        top = 0
+        z_top = vload_part(flat_Z, c, count)
+        a_top = vload_part(flat_A, c, count)
         for j in range(1, n):
-            if Z[j, i] > Z[top, i]:
-                top = j
+            z_top = vmax(z_top, vload_part(flat_Z, j * m + c, count))
+            a_top = vmax(a_top, vload_part(flat_A, j * m + c, count))
         # log-sum-exp from the softmax the forward pass computed, one log instead of n exps:
-        # the largest logit's probability is 1 / sum_j exp(z_j - z_top), at least 1/n, so its
-        # log is as exact as log(sum) and never -inf
-        log_sum_exp = Z[top, i] - np.log(A[top, i])
+        # the largest logit's probability (the largest probability) is 1 / sum_j exp(z_j -
+        # z_top), at least 1/n, so its log is as exact as log(sum) and never -inf
+        log_sum_exp = vsub(z_top, vlog(a_top))
         for j in range(n):
-            total += Y[j, i] * (log_sum_exp - Z[j, i])
+            y = vload_part(flat_Y, j * m + c, count)
+            total = vfma(y, vsub(log_sum_exp, vload_part(flat_Z, j * m + c, count)), total)
     else:
         for j in range(n):
-            d = A[j, i] - Y[j, i]
-            total += d * d
-        total *= like(total, 0.5)
+            d = vsub(vload_part(flat_A, j * m + c, count), vload_part(flat_Y, j * m + c, count))
+            total = vfma(d, d, total)
+        total = vmul(total, vsplat(flat_Z.dtype.type(0.5)))
     return total
 
 
@@ -79,26 +92,34 @@ def batch_loss(loss, Z, A, Y, weights, weighted):
     loss : int
         BCE, CE or MSE.
     Z, A, Y : ndarray, shape (n_L, m)
-        Logits, outputs and targets, one column per example; A = g(Z) as the forward pass
-        computed it (CE reads the softmax's largest probability).
+        Logits, outputs and targets, one column per example, C-contiguous; A = g(Z) as the
+        forward pass computed it (CE reads the softmax's largest probability).
     weights : ndarray, shape (m,)
         Sample weights (read only when ``weighted``).
 
     Returns
     -------
     float
-        Accumulated in float64 in a fixed order, whatever the dtype of the network.
+        Each example's loss in the network's dtype, accumulated in float64 in a fixed order,
+        whatever the dtype of the network.
     """
     total = 0.0
     weight_sum = 0.0
-    m = Z.shape[1]
-    for i in range(m):
-        value = np.float64(example_loss(loss, Z, A, Y, i))
-        if weighted:
-            total += weights[i] * value
-            weight_sum += weights[i]
-        else:
-            total += value
+    n, m = Z.shape
+    L = vector_lanes(Z)
+    flat_Z = as_flat(Z)
+    flat_A = as_flat(A)
+    flat_Y = as_flat(Y)
+    for c in range(0, m, L):
+        count = min(L, m - c)
+        values = example_losses(loss, flat_Z, flat_A, flat_Y, n, m, c, count)
+        for i in range(count):
+            value = np.float64(vlane(values, i))
+            if weighted:
+                total += weights[c + i] * value
+                weight_sum += weights[c + i]
+            else:
+                total += value
     if not weighted:
         weight_sum = m
     return total / weight_sum

@@ -425,3 +425,85 @@ def vexp(typingctx, x):
 
     return x(x), codegen
 
+
+
+#: log's constants per float width: the mantissa bits, the exponent bias, the scale that makes a
+#: subnormal input normal, and the number of odd terms of 2 atanh(s) summed (|s| <= 0.1716, so
+#: the first term left out is below a quarter of an ulp).
+_LOG_CONSTANTS = {32: (23, 127, 25, 6), 64: (52, 1023, 54, 12)}
+
+
+@intrinsic
+def vlog(typingctx, x):
+    """Lane-wise natural log, within about 1 ulp of libm's: log(0) = -inf, log(inf) = inf, a
+    negative x or NaN gives NaN, subnormal x is exact as well.
+
+    x = 2**k * f with f in [sqrt(1/2), sqrt(2)) read from the exponent and mantissa bits, then
+    log(x) = k ln2 + log(f), and log(f) = 2 atanh(s) with s = (f - 1) / (f + 1), an odd series
+    in s that converges fast because |s| <= 0.1716. f - 1 is exact, so x near 1 keeps its
+    relative precision.
+    """
+    if not isinstance(x, SimdVector):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value = args[0]
+        vector_llvm = context.get_value_type(x)
+        bits = x.dtype.bitwidth
+        mantissa, bias, subnormal_shift, terms = _LOG_CONSTANTS[bits]
+        int_vector = ir.VectorType(ir.IntType(bits), x.lanes)
+        suffix = _float_suffix(x)
+
+        def splat(number):
+            return ir.Constant(vector_llvm, [number] * x.lanes)
+
+        def int_splat(number):
+            return ir.Constant(int_vector, [number] * x.lanes)
+
+        def call(name, *operands):
+            function = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(vector_llvm, [vector_llvm] * len(operands)),
+                f"llvm.{name}.{suffix}")
+            return builder.call(function, list(operands))
+
+        smallest_normal = 2.0 ** (1 - bias)
+        # subnormal inputs are scaled into the normal range first, their exponent corrected below
+        tiny = builder.fcmp_ordered("<", value, splat(smallest_normal))
+        scaled = builder.select(tiny, builder.fmul(value, splat(2.0 ** subnormal_shift)), value)
+        raw = builder.bitcast(scaled, int_vector)
+        exponent = builder.sub(builder.lshr(raw, int_splat(mantissa)), int_splat(bias))
+        exponent = builder.sub(exponent, builder.select(tiny, int_splat(subnormal_shift),
+                                                        int_splat(0)))
+        fraction_bits = builder.and_(raw, int_splat((1 << mantissa) - 1))
+        f = builder.bitcast(builder.or_(fraction_bits, int_splat(bias << mantissa)), vector_llvm)
+        # f in [1, 2): halve it above sqrt(2) so that |s| stays small on both sides of 1
+        high = builder.fcmp_ordered(">", f, splat(math.sqrt(2.0)))
+        f = builder.select(high, builder.fmul(f, splat(0.5)), f)
+        exponent = builder.add(exponent, builder.select(high, int_splat(1), int_splat(0)))
+        k = builder.sitofp(exponent, vector_llvm)
+        # fdlibm's form: with r = f - 1 (exact) and s = r / (2 + r), log(f) = 2 atanh(s)
+        # = r - r^2/2 + s (r^2/2 + R), R = s^2 (2/3 + 2/5 s^2 + ...): the large terms r and
+        # r^2/2 are exact or nearly, the series only corrects them
+        r = builder.fsub(f, splat(1.0))
+        s = builder.fdiv(r, builder.fadd(r, splat(2.0)))
+        z = builder.fmul(s, s)
+        series = splat(2.0 / (2 * terms - 1))
+        for term in range(terms - 2, 0, -1):
+            series = call("fma", series, z, splat(2.0 / (2 * term + 1)))
+        R = builder.fmul(z, series)
+        half_square = builder.fmul(builder.fmul(r, r), splat(0.5))
+        ln2_high, ln2_low = ((6.93147180369123816490e-01, 1.90821492927058770002e-10)
+                             if bits == 64 else (0.693145751953125, 1.42860682030941723212e-06))
+        correction = call("fma", s, builder.fadd(half_square, R),
+                          builder.fmul(k, splat(ln2_low)))
+        result = call("fma", k, splat(ln2_high),
+                      builder.fsub(r, builder.fsub(half_square, correction)))
+        result = builder.select(builder.fcmp_ordered("==", value, splat(math.inf)),
+                                splat(math.inf), result)
+        result = builder.select(builder.fcmp_ordered("==", value, splat(0.0)), splat(-math.inf),
+                                result)
+        result = builder.select(builder.fcmp_ordered("<", value, splat(0.0)), splat(math.nan),
+                                result)
+        return builder.select(builder.fcmp_unordered("uno", value, value), value, result)
+
+    return x(x), codegen
