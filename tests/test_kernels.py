@@ -17,7 +17,7 @@ from fastbp.kernels import activations as act
 from fastbp.kernels import losses
 from fastbp.kernels.dense import (MAX_BLOCK_COLUMNS, dense_forward, dense_input_gradients,
                                   dense_weight_gradients, scratch_elements)
-from fastbp.kernels import gemm, simd
+from fastbp.kernels import gemm, simd, views
 from fastbp.kernels.gemm import KC
 
 from _helpers import assert_close, assert_same_nonfinite
@@ -512,3 +512,35 @@ def test_vlog_is_within_one_ulp_of_the_rounded_log_and_keeps_its_special_values(
     ulps = np.abs(out[finite] - exact[finite]) / np.spacing(np.abs(want[finite]).astype(dtype))
     assert ulps.max() <= 1.0
     assert out[x == 1][0] == 0.0
+
+
+@numba.njit
+def _write_through_views(flat, offset, rows, cols):
+    block = views.matrix(flat, offset, rows, cols)
+    for r in range(rows):
+        for c in range(cols):
+            block[r, c] = -block[r, c]
+    line = views.as_flat(block)
+    if line.shape[0] > 0:
+        line[line.shape[0] - 1] = 1000.0
+    return block.shape[0], block.shape[1], line.shape[0]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("offset, rows, cols", [(0, 1, 1), (3, 4, 5), (7, 0, 3), (2, 6, 1)])
+def test_views_are_the_slice_and_reshape_they_replace(dtype, offset, rows, cols):
+    flat = np.arange(1, 40, dtype=dtype)
+    want = flat.copy()
+    want[offset:offset + rows * cols] *= -1
+    if rows * cols:
+        want[offset + rows * cols - 1] = 1000.0
+    assert _write_through_views(flat, offset, rows, cols) == (rows, cols, rows * cols)
+    np.testing.assert_array_equal(flat, want)
+
+
+@pytest.mark.parametrize("offset, rows, cols", [(35, 1, 5), (0, 8, 5), (-1, 1, 1)])
+def test_matrix_view_past_its_flat_array_raises(offset, rows, cols):
+    flat = np.zeros(39)
+    with pytest.raises(IndexError, match="outside its flat array"):
+        _write_through_views(flat, offset, rows, cols)
+    assert not flat.any()
