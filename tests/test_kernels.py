@@ -421,6 +421,15 @@ def test_every_product_path_matches_numpy(dtype, m, n_prev, n, path):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, gemm.DOT_MAX_ROWS, gemm.DOT_MAX_ROWS + 1, 10])
+def test_small_weight_gradients_by_dot_products_or_a_transposed_copy(dtype, n):
+    # plain loops: up to DOT_MAX_ROWS rows of dW take a dot product per output, more rows
+    # transpose A_prev into scratch first and sum whole rows of dW
+    assert _product_path(n, 11, 64, b_transposed=True) == "plain loops"
+    check_weight_gradients(64, 11, n, dtype, seed=n, l2=0.2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("panels, extra", [(0, 1), (0, "L"), (1, 4)])
 def test_weight_gradients_with_a_last_panel_of_at_most_one_vector(dtype, panels, extra):
     # dWᵀ = A_prev · dZᵀ has n columns: its last panel holds n mod 2L of them, which the

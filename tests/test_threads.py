@@ -4,6 +4,9 @@ Shapes are chosen to take every parallel path (dense sums above PARALLEL_MIN_FLO
 update above PARALLEL_MIN_ELEMENTS). The thread count is restored
 afterwards.
 """
+import subprocess
+import sys
+
 import numba
 import numpy as np
 import pytest
@@ -101,3 +104,14 @@ def test_course_L_model_backward_is_bit_identical_with_1_and_2_threads(restore_t
     for key in grads_one:
         np.testing.assert_array_equal(grads_one[key], grads_two[key], err_msg=key)
 
+
+
+def test_importing_fastbp_starts_numbas_thread_pool():
+    # A serial kernel loaded from the disk cache may call a parallel one without starting the
+    # pool itself (Numba drops the reload hook of a library read from disk): the process then
+    # died with "Symbol not found: allocate_sched". fastbp.kernels starts the pool on import.
+    code = ("import fastbp.kernels\n"
+            "from numba.np.ufunc import parallel\n"
+            "assert parallel._is_initialized, 'thread pool not started'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

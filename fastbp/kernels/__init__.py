@@ -1,6 +1,17 @@
 """Numba kernels: only ``@njit`` code; no Python objects cross into it.
 
 Modules: ``activations`` (codes, scalar g and g'), ``dense`` (the three sums of a dense layer),
-``losses`` (loss values and the output-layer gradient), ``optim`` (parameter updates) and ``loop``
-(the compiled training epoch).
+``gemm`` (the register-blocked products they are computed by), ``simd`` (vector intrinsics),
+``views`` (array views without Numba's runtime), ``losses`` (loss values and the output-layer
+gradient), ``optim`` (parameter updates) and ``loop`` (the compiled training epoch).
 """
+import numba
+
+# Start Numba's thread pool now, before any kernel is loaded from the disk cache. Parallel code
+# needs the pool's symbols; a cached parallel kernel starts the pool when it is loaded, but a cached
+# serial kernel that *calls* one (``dense_forward`` calls ``_forward_parallel``) carries that duty
+# only if its callee was compiled, not loaded from the cache, in the process that compiled it
+# (Numba does not keep the reload hook of a library it read from disk). Without this, a process
+# whose first call is such a kernel died with "LLVM ERROR: Symbol not found: allocate_sched" or a
+# segmentation fault. It costs about 20 ms, once.
+numba.get_num_threads()
