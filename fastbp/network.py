@@ -5,7 +5,6 @@ W[l] is (n_l, n_{l-1}) and b[l] is (n_l, 1). Inside, all parameters live in one 
 ``theta`` (``parameters`` holds views of it), and activations and gradients live in workspaces
 allocated once per batch capacity.
 """
-import numba
 import numpy as np
 
 from . import _validation as check
@@ -13,7 +12,7 @@ from . import initializers, persistence, training
 from .kernels import activations as act
 from .kernels import loop, losses
 from .kernels import optim
-from .kernels.dense import scratch_elements
+from .kernels.dense import scratch_shape
 
 class ParameterDict(dict):
     """The network's parameters by the course's names (``W1``, ``b1``, ...).
@@ -199,9 +198,6 @@ class Network:
             act_off[l] = total
             total += capacity * dims[l]
         batch = capacity if gather else 0
-        widest = max(dims)
-        scratch = scratch_elements(self.dtype, max(capacity, widest), max(capacity, widest),
-                                   widest)
         work = (act_off,
                 np.empty(total, self.dtype),                    # acts (layer 0 when gathering)
                 np.empty(capacity * dims[-1], self.dtype),      # z
@@ -209,7 +205,7 @@ class Network:
                 np.empty(batch, self.dtype),                    # w_b
                 np.empty(2 * capacity * max(dims[1:]), self.dtype),   # delta
                 np.zeros_like(self._theta),                     # grad
-                np.empty((numba.config.NUMBA_NUM_THREADS, scratch), self.dtype))   # scratch
+                np.empty(scratch_shape(dims, capacity, self.dtype), self.dtype))   # scratch
         self._workspaces[purpose] = (capacity, work, gather)
         return work
 

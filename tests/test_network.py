@@ -308,3 +308,38 @@ def test_backward_returns_new_arrays(rng):
     assert not any(np.shares_memory(first[key], value)
                    for key in first for value in net.parameters.values())
 
+
+
+#: (layer dims, examples per pass): the digits and tiny networks, a first layer whose dW is
+#: computed transposed (inputs >= 16x neurons), widths that are no multiple of a vector, one
+#: example, and products large enough to run in parallel.
+SCRATCH_CASES = [((20, 10, 1), 64), ((64, 128, 10), 64), ((400, 20, 1), 50),
+                 ((37, 29, 3), 45), ((5, 3, 2), 1), ((300, 200, 10), 256)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("dims, m", SCRATCH_CASES)
+def test_passes_stay_inside_the_scratch_sized_for_them(dims, m, dtype):
+    # the packing buffers are sized per network (kernels.dense.scratch_shape), not for any
+    # product: run a whole pass with a sentinel region right after them, which must stay intact
+    from fastbp.kernels import loop
+    from fastbp.kernels.dense import scratch_shape
+    rng = np.random.default_rng(m)
+    net = _network(list(dims), dtype=dtype, rng=rng)
+    X = rng.standard_normal((dims[0], m)).astype(dtype)
+    Y = (rng.random((dims[-1], m)) < 0.5).astype(dtype)
+    work = net._work(m, "guarded")
+    threads, elements = scratch_shape(dims, m, dtype)
+    assert work[7].shape == (threads, elements)
+    guard = 4096
+    buffer = np.full(threads * elements + guard, 12345.0, dtype)
+    guarded = work[:7] + (buffer[:threads * elements].reshape(threads, elements),)
+    cost = loop.loss_and_gradient(X, Y, np.empty(0, dtype), False, 0.0, net._model(), guarded)
+    assert (buffer[threads * elements:] == 12345.0).all()
+    net.forward(X)
+    grads = net.backward(Y)
+    assert_close(cost, net.cost(X, Y), dtype, what="cost")
+    flat_grads = np.concatenate([np.concatenate([grads[f"dW{l}"].ravel(),
+                                                 grads[f"db{l}"].ravel()])
+                                 for l in range(1, len(dims))])
+    assert_close(guarded[6], flat_grads, dtype, what="gradient")

@@ -27,7 +27,8 @@ from numba import prange
 from .._config import (PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_FLOPS, kernel, parallel_kernel,
                        serial_and_parallel)
 from .activations import LINEAR, SOFTMAX, activate_block, backprop_block
-from .gemm import KC, MC, MR, block_product, scratch_size, takes_plain_loops
+from .gemm import (DOT_MAX_ROWS, KC, MC, MR, block_product, scratch_size,
+                   takes_plain_loops)
 from .simd import (lanes, vadd, vdiv, vector_lanes, vexp, vload_part, vmax, vstore_part, vsub,
                    vzeros)
 from .views import as_flat
@@ -53,6 +54,53 @@ def scratch_elements(dtype, columns=MAX_BLOCK_COLUMNS, depth=KC, rows=MC):
     output rows; the defaults cover any product.
     """
     return scratch_size(min(columns, MAX_BLOCK_COLUMNS), lanes(np.dtype(dtype)), depth, rows)
+
+
+def _product_scratch(M, N, K, a_trans, b_trans, L):
+    """Elements of scratch ``block_product`` may use for any block of an M x N product of K terms.
+
+    Register tiles pack a block of at most ``MAX_BLOCK_COLUMNS`` columns (and MC rows of a
+    transposed opA); plain loops only transpose a transposed opB of at most KC terms, for blocks of
+    more than DOT_MAX_ROWS rows. A product whose whole output takes plain loops has only blocks that
+    do (a block is never larger); otherwise a block may take either way.
+    """
+    columns = min(N, MAX_BLOCK_COLUMNS)
+    plain = K * ((columns + L - 1) // L * L) if b_trans and K <= KC and M > DOT_MAX_ROWS else 0
+    if takes_plain_loops.py_func(M, N, K):
+        return plain
+    return max(plain, scratch_size(columns, L, K, M if a_trans else 0))
+
+
+def scratch_shape(dims, capacity, dtype):
+    """Shape ``(threads, elements)`` of the packing buffers a network's passes need.
+
+    Parameters
+    ----------
+    dims : sequence of int
+        Neurons per layer, inputs first.
+    capacity : int
+        Most examples a pass computes at once (the batch size, or all examples).
+    dtype : float32 or float64
+
+    Returns
+    -------
+    (int, int)
+        One row per thread (``numba.config.NUMBA_NUM_THREADS``) if any product is large enough
+        to run in parallel, else a single row; each row the largest need of the forward, weight-
+        and input-gradient products of every layer (at least 1 element).
+    """
+    L = lanes(np.dtype(dtype))
+    need = 1
+    parallel = False
+    for l in range(1, len(dims)):
+        n, n_prev, m = int(dims[l]), int(dims[l - 1]), int(capacity)
+        parallel = parallel or 2 * n * n_prev * m >= PARALLEL_MIN_FLOPS
+        need = max(need, _product_scratch(n, m, n_prev, False, False, L))
+        rows, cols, swapped = _weight_gradient_shape.py_func(n, n_prev, m)
+        need = max(need, _product_scratch(rows, cols, m, False, True, L))
+        if l > 1:
+            need = max(need, _product_scratch(n_prev, m, n, True, False, L))
+    return (numba.config.NUMBA_NUM_THREADS if parallel else 1), need
 
 
 @kernel(inline="always")
@@ -205,7 +253,7 @@ def _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, swapped, r0, r1, c
 
 
 @kernel(inline="always")
-def _weight_gradient_shape(dZ, A_prev):
+def _weight_gradient_shape(n, n_prev, m):
     """Rows and columns of the product computed for dW, and whether it is dWᵀ.
 
     Either dW = dZ · A_prevᵀ packs A_prev transposed, or dWᵀ = A_prev · dZᵀ packs dZ: the product
@@ -213,9 +261,6 @@ def _weight_gradient_shape(dZ, A_prev):
     has 20 neurons and 12288 inputs). A product small enough for ``gemm.direct_product`` is never swapped: there it
     transposes opB once into scratch and writes dW's rows whole, which a transposed C cannot.
     """
-    n = dZ.shape[0]
-    n_prev = A_prev.shape[0]
-    m = dZ.shape[1]
     if SWAP_RATIO * n <= n_prev and not (m <= KC and takes_plain_loops(n, n_prev, m)):
         return n_prev, n, True
     return n, n_prev, False
@@ -223,7 +268,7 @@ def _weight_gradient_shape(dZ, A_prev):
 
 @parallel_kernel
 def _weight_gradients_parallel(dZ, A_prev, dW, db, scale, l2, W, scratch):
-    rows, cols, swapped = _weight_gradient_shape(dZ, A_prev)
+    rows, cols, swapped = _weight_gradient_shape(dZ.shape[0], A_prev.shape[0], dZ.shape[1])
     row_blocks, col_blocks = _grid(rows, cols, vector_lanes(dW), PARALLEL_TASKS,
                                    TRANSPOSED_PACK_COST)
     for task in prange(row_blocks * col_blocks):
@@ -258,7 +303,7 @@ def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch):
     if 2 * n * dZ.shape[1] * n_prev >= PARALLEL_MIN_FLOPS:
         _weight_gradients_parallel(dZ, A_prev, dW, db, scale, l2, W, scratch)
     else:
-        rows, cols, swapped = _weight_gradient_shape(dZ, A_prev)
+        rows, cols, swapped = _weight_gradient_shape(dZ.shape[0], A_prev.shape[0], dZ.shape[1])
         row_blocks, col_blocks = _grid(rows, cols, vector_lanes(dW), 1, TRANSPOSED_PACK_COST)
         for task in range(row_blocks * col_blocks):
             r0, r1, c0, c1 = _block(task, rows, cols, vector_lanes(scratch), row_blocks, col_blocks)
