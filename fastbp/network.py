@@ -203,7 +203,8 @@ class Network:
                 np.empty(capacity * dims[-1], self.dtype),      # z
                 np.empty(batch * dims[-1], self.dtype),         # y_b
                 np.empty(batch, self.dtype),                    # w_b
-                np.empty(2 * capacity * max(dims[1:]), self.dtype),   # delta
+                np.empty(min(2, len(dims) - 2) * capacity * max(dims[1:-1], default=0),
+                         self.dtype),                           # delta
                 np.zeros_like(self._theta),                     # grad
                 np.empty(scratch_shape(dims, capacity, self.dtype), self.dtype))   # scratch
         self._workspaces[purpose] = (capacity, work, gather)

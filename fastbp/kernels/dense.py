@@ -65,7 +65,7 @@ def _product_scratch(M, N, K, a_trans, b_trans, L):
     do (a block is never larger); otherwise a block may take either way.
     """
     columns = min(N, MAX_BLOCK_COLUMNS)
-    plain = K * ((columns + L - 1) // L * L) if b_trans and K <= KC and M > DOT_MAX_ROWS else 0
+    plain = K * columns + L if b_trans and K <= KC and M > DOT_MAX_ROWS else 0
     if takes_plain_loops.py_func(M, N, K):
         return plain
     return max(plain, scratch_size(columns, L, K, M if a_trans else 0))

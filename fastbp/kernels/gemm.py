@@ -235,14 +235,17 @@ def transpose_into(B, c0, cols, k0, k1, target, ld):
     """``target[(k - k0) * ld + j] = B[c0 + j, k]`` for j < cols and k0 <= k < k1.
 
     B's rows hold consecutive k: L x L blocks are transposed in registers (``vtranspose``), the
-    last k (fewer than L) element by element. A block's columns from ``cols`` on, up to the next
-    multiple of L, receive copies of its last column.
+    last k (fewer than L) element by element. Each block writes whole vectors of L columns, so
+    columns from ``cols`` up to the next multiple of L receive copies of the last column; with
+    ``ld`` less than that multiple they run into the start of the next row instead, which the
+    blocks of lower columns, written after them (column blocks go right to left), overwrite. The
+    last row's may run up to L elements past ``(k1 - k0) * ld``.
     """
     L = vector_lanes(target)
     flat = as_flat(B)
     K = B.shape[1]
     vector_end = k0 + (k1 - k0) // L * L
-    for j in range(0, cols, L):
+    for j in range((cols - 1) // L * L, -1, -L):
         for k in range(k0, vector_end, L):
             vtranspose(flat, (c0 + j) * K + k, K, min(L, cols - j), target, (k - k0) * ld + j,
                        ld)
@@ -344,11 +347,11 @@ def direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start,
                           c_start, c_stop)
         return
     cols = c_stop - c_start
-    width = _round_up(cols, L)
-    if not c_trans and K <= KC and K * width <= scratch.shape[0] and r_stop - r_start > DOT_MAX_ROWS:
-        # opB[k, c] = B[c, k], transposed into scratch (K x width)
-        transpose_into(B, c_start, cols, 0, K, scratch, width)
-        _rows_times_panel(A, a_trans, scratch, 0, width, C, r_start, r_stop, c_start, c_stop)
+    if (not c_trans and K <= KC and r_stop - r_start > DOT_MAX_ROWS
+            and K * cols + L <= scratch.shape[0]):
+        # opB[k, c] = B[c, k], transposed into scratch (K x cols, plus L of slack)
+        transpose_into(B, c_start, cols, 0, K, scratch, cols)
+        _rows_times_panel(A, a_trans, scratch, 0, cols, C, r_start, r_stop, c_start, c_stop)
         return
     zero = C.dtype.type(0)
     for r in range(r_start, r_stop):

@@ -10,9 +10,9 @@ once by :class:`fastbp.network.Network`:
 ``work = (act_off, acts, z, y_b, w_b, delta, grad, scratch)``
     Workspaces for batches of up to B examples, allocated once, all neuron-major: layer l's
     activations (dims[l], m) at ``act_off[l]`` of ``acts`` (layer 0 is the gathered batch), the
-    output layer's logits ``z``, the batch's targets ``y_b`` and weights ``w_b``, two ping-pong
-    regions for dZ in ``delta``, ``grad`` laid out like ``theta``, and the per-thread packing
-    buffers ``scratch`` of the products.
+    output layer's logits ``z`` (its dZ in the backward pass), the batch's targets ``y_b`` and
+    weights ``w_b``, two ping-pong regions for the hidden layers' dZ in ``delta``, ``grad`` laid
+    out like ``theta``, and the per-thread packing buffers ``scratch`` of the products.
 
 Nothing here allocates: a whole epoch, or many, runs in one call with no Python in between.
 """
@@ -90,12 +90,14 @@ def backward_pass(A0, Y, weights, weighted, scale, alpha, model, work):
     act_off, acts, z, y_b, w_b, delta, grad, scratch = work
     n_layers = dims.shape[0] - 1
     m = A0.shape[1]
-    region = delta.shape[0] // 2
-    dZ = matrix(delta, 0, dims[n_layers], m)
+    # the output layer's dZ takes the place of its logits (read by the loss, not after); the
+    # hidden layers' dZ alternate between the regions of ``delta`` (one for one hidden layer)
+    region = delta.shape[0] // max(1, min(2, n_layers - 1))
+    dZ = matrix(z, 0, dims[n_layers], m)
     output_gradient(matrix(acts, act_off[n_layers], dims[n_layers], m), Y, weights, weighted, dZ)
     typed_scale = theta.dtype.type(scale)
     typed_l2 = theta.dtype.type(alpha * scale)
-    current = 0
+    current = 1
     for l in range(n_layers, 0, -1):
         n = dims[l]
         n_prev = dims[l - 1]
