@@ -278,53 +278,73 @@ def pack_b(B, b_trans, c0, cols, k0, k1, packed, NR):
 
 
 @kernel(inline="always")
+def _store_row(flat_C, at, L, v0, v1, v2, v3, n0, n1, n2, n3):
+    """Store up to four vectors of one output row (n0..n3 lanes of each)."""
+    vstore_part(flat_C, at, v0, n0)
+    vstore_part(flat_C, at + L, v1, n1)
+    vstore_part(flat_C, at + 2 * L, v2, n2)
+    vstore_part(flat_C, at + 3 * L, v3, n3)
+
+
+@kernel(inline="always")
 def _rows_times_panel(A, a_trans, flat_B, b_base, ldb, C, r_start, r_stop, c_start, c_stop):
     """``C[r, c] = sum_k opA[r, k] * B'[k, c]`` with B'[k, c] at ``b_base + k * ldb + (c -
     c_start)`` of ``flat_B``: each output row accumulates rows of B' in registers.
 
-    Two rows of four vectors at a time: eight independent multiply-add chains keep both FMA
-    units busy (plain loops would not vectorize at all, as LLVM cannot rule out that C and B
-    overlap). A lone last row repeats its neighbour, never stored.
+    Four rows of four vectors at a time: sixteen independent multiply-add chains keep both FMA
+    units busy, and each loaded vector of B' serves four rows (plain loops would not vectorize
+    at all, as LLVM cannot rule out that C and B overlap). Rows past the last repeat it and are
+    never stored.
     """
     L = vector_lanes(C)
     K = A.shape[0] if a_trans else A.shape[1]
     flat_C = as_flat(C)
     ldc = C.shape[1]
-    for r in range(r_start, r_stop, 2):
-        s = min(r + 1, r_stop - 1)
+    for r in range(r_start, r_stop, 4):
+        r1 = min(r + 1, r_stop - 1)
+        r2 = min(r + 2, r_stop - 1)
+        r3 = min(r + 3, r_stop - 1)
         for c in range(c_start, c_stop, 4 * L):
             n0 = min(max(c_stop - c, 0), L)
             n1 = min(max(c_stop - c - L, 0), L)
             n2 = min(max(c_stop - c - 2 * L, 0), L)
             n3 = min(max(c_stop - c - 3 * L, 0), L)
-            acc0 = acc1 = acc2 = acc3 = acc4 = acc5 = acc6 = acc7 = vzeros(C)
+            c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = vzeros(C)
+            c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = vzeros(C)
             for k in range(K):
-                a = vsplat(A[k, r] if a_trans else A[r, k])
-                e = vsplat(A[k, s] if a_trans else A[s, k])
+                a0 = vsplat(A[k, r] if a_trans else A[r, k])
+                a1 = vsplat(A[k, r1] if a_trans else A[r1, k])
+                a2 = vsplat(A[k, r2] if a_trans else A[r2, k])
+                a3 = vsplat(A[k, r3] if a_trans else A[r3, k])
                 at = b_base + k * ldb + (c - c_start)
                 b = vload_part(flat_B, at, n0)
-                acc0 = vfma(a, b, acc0)
-                acc4 = vfma(e, b, acc4)
+                c00 = vfma(a0, b, c00)
+                c10 = vfma(a1, b, c10)
+                c20 = vfma(a2, b, c20)
+                c30 = vfma(a3, b, c30)
                 b = vload_part(flat_B, at + L, n1)
-                acc1 = vfma(a, b, acc1)
-                acc5 = vfma(e, b, acc5)
+                c01 = vfma(a0, b, c01)
+                c11 = vfma(a1, b, c11)
+                c21 = vfma(a2, b, c21)
+                c31 = vfma(a3, b, c31)
                 b = vload_part(flat_B, at + 2 * L, n2)
-                acc2 = vfma(a, b, acc2)
-                acc6 = vfma(e, b, acc6)
+                c02 = vfma(a0, b, c02)
+                c12 = vfma(a1, b, c12)
+                c22 = vfma(a2, b, c22)
+                c32 = vfma(a3, b, c32)
                 b = vload_part(flat_B, at + 3 * L, n3)
-                acc3 = vfma(a, b, acc3)
-                acc7 = vfma(e, b, acc7)
+                c03 = vfma(a0, b, c03)
+                c13 = vfma(a1, b, c13)
+                c23 = vfma(a2, b, c23)
+                c33 = vfma(a3, b, c33)
             at = r * ldc + c
-            vstore_part(flat_C, at, acc0, n0)
-            vstore_part(flat_C, at + L, acc1, n1)
-            vstore_part(flat_C, at + 2 * L, acc2, n2)
-            vstore_part(flat_C, at + 3 * L, acc3, n3)
-            if s > r:
-                at += ldc
-                vstore_part(flat_C, at, acc4, n0)
-                vstore_part(flat_C, at + L, acc5, n1)
-                vstore_part(flat_C, at + 2 * L, acc6, n2)
-                vstore_part(flat_C, at + 3 * L, acc7, n3)
+            _store_row(flat_C, at, L, c00, c01, c02, c03, n0, n1, n2, n3)
+            if r1 > r:
+                _store_row(flat_C, at + ldc, L, c10, c11, c12, c13, n0, n1, n2, n3)
+            if r2 > r1:
+                _store_row(flat_C, at + 2 * ldc, L, c20, c21, c22, c23, n0, n1, n2, n3)
+            if r3 > r2:
+                _store_row(flat_C, at + 3 * ldc, L, c30, c31, c32, c33, n0, n1, n2, n3)
 
 
 @kernel
