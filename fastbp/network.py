@@ -12,7 +12,7 @@ from . import initializers, persistence, training
 from .kernels import activations as act
 from .kernels import loop, losses
 from .kernels import optim
-from .kernels.dense import scratch_shape
+from .kernels.dense import scratch_shape, transposes_inputs
 
 class ParameterDict(dict):
     """The network's parameters by the course's names (``W1``, ``b1``, ...).
@@ -180,16 +180,19 @@ class Network:
     def _model(self):
         return (self._dims, self._codes, self._loss_code, self._w_off, self._b_off, self._theta)
 
-    def _work(self, capacity, purpose="train", gather=False):
+    def _work(self, capacity, purpose="train", gather=False, inputs_by_rows=False):
         """Workspace tuple for batches of up to ``capacity`` examples (grown, never shrunk).
 
         ``forward()`` keeps its own (``purpose="forward"``): ``backward()`` reads the activations
         it left there, which training, ``cost()`` or a gradient check must not overwrite. Only a
         workspace that gathers minibatches (``gather``) holds a batch of inputs, targets and
-        weights; one batch of every example is read where it lies.
+        weights; one batch of every example is read where it lies. A workspace for passes whose
+        first layer reads its inputs example-major (``inputs_by_rows``) has less scratch, and is
+        used for no other.
         """
         held = self._workspaces.get(purpose)
-        if held is not None and held[0] >= capacity and (held[2] or not gather):
+        if (held is not None and held[0] >= capacity and (held[2] or not gather)
+                and (inputs_by_rows or not held[3])):
             return held[1]
         dims = self.layer_dims
         act_off = np.zeros(len(dims), dtype=np.int64)
@@ -206,8 +209,9 @@ class Network:
                 np.empty(min(2, len(dims) - 2) * capacity * max(dims[1:-1], default=0),
                          self.dtype),                           # delta
                 np.zeros_like(self._theta),                     # grad
-                np.empty(scratch_shape(dims, capacity, self.dtype), self.dtype))   # scratch
-        self._workspaces[purpose] = (capacity, work, gather)
+                np.empty(scratch_shape(dims, capacity, self.dtype, inputs_by_rows),
+                         self.dtype))                           # scratch
+        self._workspaces[purpose] = (capacity, work, gather, inputs_by_rows)
         return work
 
     # ----------------------------------------------------------------- inference
@@ -259,8 +263,8 @@ class Network:
             raise ValueError(f"Y must have shape {(self.layer_dims[-1], m)} to match the last "
                              f"forward pass, got {Y.shape}")
         work = self._work(m, "forward")
-        loop.backward_pass(X, np.ascontiguousarray(Y), np.empty(0, self.dtype), False, 1.0 / m,
-                           0.0, self._model(), work)
+        loop.backward_pass(X, X[:0], np.ascontiguousarray(Y), np.empty(0, self.dtype), False,
+                           1.0 / m, 0.0, self._model(), work)
         return self._gradient_dict(work[-2])
 
     def _gradient_dict(self, grad):
@@ -487,12 +491,15 @@ class Network:
             plateau=plateau)
         # one batch of every example reads X itself; minibatches are gathered from X's columns,
         # or from the rows of X.T when that is the contiguous one (scikit-learn's layout): no
-        # copy of the data either way
+        # copy of the data either way. A small first layer, trained on one batch of every
+        # example, also reads X.T for its weight gradient, rather than transposing X every epoch.
         X_t = np.empty((0, 0), self.dtype)
         if batch_size < m and not X.flags.c_contiguous:
             X_t = np.ascontiguousarray(X.T)
         else:
             X = np.ascontiguousarray(X)
+            if batch_size >= m and transposes_inputs(self.layer_dims[1], self.layer_dims[0], m):
+                X_t = np.ascontiguousarray(X.T)
         data = training.Data(X_t=X_t, X=X,
                              Y=np.ascontiguousarray(Y),
                              weights=weights if weights is not None else np.empty(0, self.dtype),

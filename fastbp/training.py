@@ -120,7 +120,11 @@ def run(network, data, plan, rng_state):
         epoch and the history holds the epochs before it.
     """
     m = data.X.shape[1]
-    X_kernel = data.X if data.X_t.shape[0] == 0 else np.empty((0, 0), data.X.dtype)
+    whole = plan.batch_size >= m
+    # minibatches are gathered from X_t when there is one; one batch of every example reads X
+    # (and X_t too, for the first layer's weight gradient, when the network asked for it)
+    X_kernel = data.X if whole or data.X_t.shape[0] == 0 else np.empty((0, 0), data.X.dtype)
+    inputs_by_rows = whole and data.X_t.shape[0] > 0
     state, step = network._optimizer_state()
     hyper = plan.hyper
     learning_rate = plan.learning_rate
@@ -133,12 +137,12 @@ def run(network, data, plan, rng_state):
         plateau = plan.plateau if plan.plateau is not None else Plateau(plan.tol, validating)
     best_theta = None
 
-    order = np.arange(m, dtype=np.int64)
+    # the order of examples matters only to minibatches
+    order = np.arange(0 if whole else m, dtype=np.int64)
     costs = np.empty(plan.epochs)
     progress = np.zeros(1, dtype=np.int64)
     # the kernel restores the parameters of an epoch that met a NaN from these copies; an epoch of
     # one batch needs none (it stops before the update)
-    whole = plan.batch_size >= m
     theta_backup = np.empty_like(network._theta[:0] if whole else network._theta)
     state_backup = np.empty_like(state[..., :0] if whole else state)
     recorded = 0
@@ -161,7 +165,8 @@ def run(network, data, plan, rng_state):
             status = loop.train_epochs(
                 count, data.X_t, X_kernel, data.Y, data.weights, data.weighted, plan.batch_size,
                 plan.shuffle, order, rng_state, plan.alpha, network._model(),
-                network._work(plan.batch_size, gather=plan.batch_size < m), plan.optimizer,
+                network._work(plan.batch_size, gather=not whole, inputs_by_rows=inputs_by_rows),
+                plan.optimizer,
                 state, hyper, step,
                 costs[recorded:], progress, theta_backup, state_backup)
             elapsed = time.perf_counter() - started

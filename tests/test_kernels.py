@@ -17,7 +17,7 @@ from fastbp.kernels import activations as act
 from fastbp.kernels import losses
 from fastbp.kernels.dense import (MAX_BLOCK_COLUMNS, dense_forward, dense_input_gradients,
                                   dense_weight_gradients, scratch_elements)
-from fastbp.kernels import gemm, simd, views
+from fastbp.kernels import dense, gemm, simd, views
 from fastbp.kernels.gemm import KC
 
 from _helpers import assert_close, assert_same_nonfinite
@@ -124,7 +124,7 @@ def test_products_longer_than_one_chunk_and_wider_than_one_block(dtype):
 
 
 # ----------------------------------------------------------------------------- weight grads
-def check_weight_gradients(m, n_prev, n, dtype, seed, l2=0.0):
+def check_weight_gradients(m, n_prev, n, dtype, seed, l2=0.0, by_rows=False):
     rng = np.random.default_rng(seed)
     dZ = _random(rng, (n, m), dtype)
     A_prev = _random(rng, (n_prev, m), dtype)
@@ -132,7 +132,9 @@ def check_weight_gradients(m, n_prev, n, dtype, seed, l2=0.0):
     dW = np.full((n, n_prev), np.nan, dtype)
     db = np.full(n, np.nan, dtype)
     scale = dtype(1.0 / m)
-    dense_weight_gradients(dZ, A_prev, dW, db, scale, dtype(l2), W, _scratch(dtype))
+    # by_rows: A_prev handed over example-major, as the first layer's X.T in full-batch training
+    given = np.ascontiguousarray(A_prev.T) if by_rows else A_prev
+    dense_weight_gradients(dZ, given, dW, db, scale, dtype(l2), W, _scratch(dtype), by_rows)
 
     dZ64, A64, W64 = (a.astype(np.float64) for a in (dZ, A_prev, W))
     l2 = float(dtype(l2))
@@ -427,6 +429,16 @@ def test_small_weight_gradients_by_dot_products_or_a_transposed_copy(dtype, n):
     # transpose A_prev into scratch first and sum whole rows of dW
     assert _product_path(n, 11, 64, b_transposed=True) == "plain loops"
     check_weight_gradients(64, 11, n, dtype, seed=n, l2=0.2)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, n_prev, n", [(64, 20, 10), (1, 3, 5), (64, 11, 1), (300, 90, 70),
+                                          (209, 700, 20), (256, 129, 33)])
+def test_weight_gradients_from_example_major_inputs(dtype, m, n_prev, n):
+    # plain loops, one example, a single row (dot products), register tiles, a layer whose dW
+    # would otherwise be swapped, and a parallel product: all read A_prev.T in place
+    assert (m, n_prev, n) != (64, 20, 10) or dense.transposes_inputs(n, n_prev, m)
+    check_weight_gradients(m, n_prev, n, dtype, seed=n, l2=0.1, by_rows=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

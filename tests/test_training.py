@@ -39,6 +39,22 @@ def test_fit_without_shuffle_matches_reference_sgd(hidden, output, batch_size, r
         assert_close(net.parameters[key], params_ref[key], what=key)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_full_batch_fit_of_a_small_first_layer_reads_X_transposed_and_matches_reference(dtype,
+                                                                                         rng):
+    # the tiny benchmark's shape: its first layer's dW reads a copy of X.T made once per fit
+    from fastbp.kernels.dense import transposes_inputs
+    assert transposes_inputs(10, 20, 64)
+    net = Network([20, 10, 1], activations="sigmoid", output="sigmoid", dtype=dtype, seed=3)
+    X = rng.standard_normal((20, 64))
+    Y = make_targets(rng, "sigmoid", 1, 64)
+    params_ref, costs_ref = _reference_training(net, X, Y, 5, None, 0.5)
+    net.fit(X, Y, epochs=5, learning_rate=0.5)
+    assert_close(net.history, costs_ref, dtype, what="history")
+    for key in params_ref:
+        assert_close(net.parameters[key], params_ref[key], dtype, what=key)
+
+
 def test_fit_float32_network_follows_reference_loosely(rng):
     net = Network([4, 6, 3], activations="tanh", output="softmax", dtype=np.float32, seed=1)
     X = rng.standard_normal((4, 24))

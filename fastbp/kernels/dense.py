@@ -71,7 +71,7 @@ def _product_scratch(M, N, K, a_trans, b_trans, L):
     return max(plain, scratch_size(columns, L, K, M if a_trans else 0))
 
 
-def scratch_shape(dims, capacity, dtype):
+def scratch_shape(dims, capacity, dtype, inputs_by_rows=False):
     """Shape ``(threads, elements)`` of the packing buffers a network's passes need.
 
     Parameters
@@ -81,6 +81,8 @@ def scratch_shape(dims, capacity, dtype):
     capacity : int
         Most examples a pass computes at once (the batch size, or all examples).
     dtype : float32 or float64
+    inputs_by_rows : bool
+        The first layer's weight gradient reads its inputs example-major (``by_rows``).
 
     Returns
     -------
@@ -96,8 +98,9 @@ def scratch_shape(dims, capacity, dtype):
         n, n_prev, m = int(dims[l]), int(dims[l - 1]), int(capacity)
         parallel = parallel or 2 * n * n_prev * m >= PARALLEL_MIN_FLOPS
         need = max(need, _product_scratch(n, m, n_prev, False, False, L))
-        rows, cols, swapped = _weight_gradient_shape.py_func(n, n_prev, m)
-        need = max(need, _product_scratch(rows, cols, m, False, True, L))
+        by_rows = inputs_by_rows and l == 1
+        rows, cols, swapped = _weight_gradient_shape.py_func(n, n_prev, m, by_rows)
+        need = max(need, _product_scratch(rows, cols, m, False, not by_rows, L))
         if l > 1:
             need = max(need, _product_scratch(n_prev, m, n, True, False, L))
     return (numba.config.NUMBA_NUM_THREADS if parallel else 1), need
@@ -225,14 +228,17 @@ def dense_forward(A_prev, W, b, code, A, Z, keep_z, scratch):
 
 
 @kernel
-def _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, swapped, r0, r1, c0, c1, scratch):
-    """Block (r0:r1, c0:c1) of dW, or with ``swapped`` of dWᵀ, with scale, L2 and db fused."""
+def _weight_gradients_block(dZ, A_prev, by_rows, dW, db, scale, l2, W, swapped, r0, r1, c0, c1,
+                            scratch):
+    """Block (r0:r1, c0:c1) of dW, or with ``swapped`` of dWᵀ, with scale, L2 and db fused.
+
+    ``by_rows``: A_prev is given example-major, (m, n_prev), so it is opB untransposed."""
     if swapped:
         # dWᵀ = A_prev · dZᵀ: A_prev is read in place and only the small dZ is transposed
         block_product(A_prev, False, dZ, True, dW, True, r0, r1, c0, c1, scratch)
         r0, r1, c0, c1 = c0, c1, r0, r1
     else:
-        block_product(dZ, False, A_prev, True, dW, False, r0, r1, c0, c1, scratch)
+        block_product(dZ, False, A_prev, not by_rows, dW, False, r0, r1, c0, c1, scratch)
     # loops over views of a row from 0 vectorize; indexed from c0 they stayed scalar
     for r in range(r0, r1):
         row = dW[r, c0:c1]
@@ -253,32 +259,45 @@ def _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, swapped, r0, r1, c
 
 
 @kernel(inline="always")
-def _weight_gradient_shape(n, n_prev, m):
+def _weight_gradient_shape(n, n_prev, m, by_rows):
     """Rows and columns of the product computed for dW, and whether it is dWᵀ.
 
     Either dW = dZ · A_prevᵀ packs A_prev transposed, or dWᵀ = A_prev · dZᵀ packs dZ: the product
     transposes dZ when it is much smaller (:data:`SWAP_RATIO`; the course network's first layer
-    has 20 neurons and 12288 inputs). A product small enough for ``gemm.direct_product`` is never swapped: there it
-    transposes opB once into scratch and writes dW's rows whole, which a transposed C cannot.
+    has 20 neurons and 12288 inputs). A product small enough for ``gemm.direct_product`` is never
+    swapped: there it transposes opB once into scratch and writes dW's rows whole, which a
+    transposed C cannot. An A_prev given example-major (``by_rows``) needs no transposing: never
+    swapped either.
     """
-    if SWAP_RATIO * n <= n_prev and not (m <= KC and takes_plain_loops(n, n_prev, m)):
+    if (not by_rows and SWAP_RATIO * n <= n_prev
+            and not (m <= KC and takes_plain_loops(n, n_prev, m))):
         return n_prev, n, True
     return n, n_prev, False
 
 
+def transposes_inputs(n, n_prev, m):
+    """Whether :func:`dense_weight_gradients` of a layer of ``n`` neurons over ``n_prev`` inputs
+    and ``m`` examples copies its A_prev transposed on every call (the plain-loop path), which an
+    example-major copy given once (``by_rows``) saves: the 20-10-1 network's first layer spent
+    half its weight gradient transposing X."""
+    rows, cols, swapped = _weight_gradient_shape.py_func(n, n_prev, m, False)
+    return (not swapped and m <= KC and rows > DOT_MAX_ROWS
+            and takes_plain_loops.py_func(rows, cols, m))
+
+
 @parallel_kernel
-def _weight_gradients_parallel(dZ, A_prev, dW, db, scale, l2, W, scratch):
-    rows, cols, swapped = _weight_gradient_shape(dZ.shape[0], A_prev.shape[0], dZ.shape[1])
+def _weight_gradients_parallel(dZ, A_prev, by_rows, dW, db, scale, l2, W, scratch):
+    rows, cols, swapped = _weight_gradient_shape(dW.shape[0], dW.shape[1], dZ.shape[1], by_rows)
     row_blocks, col_blocks = _grid(rows, cols, vector_lanes(dW), PARALLEL_TASKS,
-                                   TRANSPOSED_PACK_COST)
+                                   1 if by_rows else TRANSPOSED_PACK_COST)
     for task in prange(row_blocks * col_blocks):
         r0, r1, c0, c1 = _block(task, rows, cols, vector_lanes(scratch), row_blocks, col_blocks)
-        _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, swapped, r0, r1, c0, c1,
-                                scratch[numba.get_thread_id()])
+        _weight_gradients_block(dZ, A_prev, by_rows, dW, db, scale, l2, W, swapped, r0, r1, c0,
+                                c1, scratch[numba.get_thread_id()])
 
 
 @kernel
-def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch):
+def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch, by_rows=False):
     """Weight and bias gradients of one dense layer in one pass.
 
     ``dW = scale * dZ · A_prevᵀ + l2 * W`` and ``db = scale * sum_i dZ[:, i]``, sums over the
@@ -288,7 +307,7 @@ def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch):
     Parameters
     ----------
     dZ : ndarray, shape (n, m)
-    A_prev : ndarray, shape (n_prev, m)
+    A_prev : ndarray, shape (n_prev, m), or (m, n_prev) with ``by_rows``
     dW : ndarray, shape (n, n_prev)
         Receives the weight gradient.
     db : ndarray, shape (n,)
@@ -298,17 +317,21 @@ def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch):
     W : ndarray, shape (n, n_prev)
         The layer's weights (read only for the L2 term).
     scratch : ndarray, shape (threads, scratch_elements)
+    by_rows : bool
+        A_prev is given example-major (a C-contiguous copy of its transpose), read in place
+        instead of transposed (see :func:`transposes_inputs`).
     """
     n, n_prev = dW.shape
     if 2 * n * dZ.shape[1] * n_prev >= PARALLEL_MIN_FLOPS:
-        _weight_gradients_parallel(dZ, A_prev, dW, db, scale, l2, W, scratch)
+        _weight_gradients_parallel(dZ, A_prev, by_rows, dW, db, scale, l2, W, scratch)
     else:
-        rows, cols, swapped = _weight_gradient_shape(dZ.shape[0], A_prev.shape[0], dZ.shape[1])
-        row_blocks, col_blocks = _grid(rows, cols, vector_lanes(dW), 1, TRANSPOSED_PACK_COST)
+        rows, cols, swapped = _weight_gradient_shape(n, n_prev, dZ.shape[1], by_rows)
+        row_blocks, col_blocks = _grid(rows, cols, vector_lanes(dW), 1,
+                                       1 if by_rows else TRANSPOSED_PACK_COST)
         for task in range(row_blocks * col_blocks):
             r0, r1, c0, c1 = _block(task, rows, cols, vector_lanes(scratch), row_blocks, col_blocks)
-            _weight_gradients_block(dZ, A_prev, dW, db, scale, l2, W, swapped, r0, r1, c0, c1,
-                                    scratch[0])
+            _weight_gradients_block(dZ, A_prev, by_rows, dW, db, scale, l2, W, swapped, r0, r1,
+                                    c0, c1, scratch[0])
 
 
 @kernel

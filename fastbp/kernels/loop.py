@@ -80,11 +80,13 @@ def output_loss(Y, weights, weighted, alpha, scale, model, work):
 
 
 @kernel
-def backward_pass(A0, Y, weights, weighted, scale, alpha, model, work):
+def backward_pass(A0, A0_rows, Y, weights, weighted, scale, alpha, model, work):
     """Backward propagation of the last forward pass (inputs ``A0``) into ``work``'s grad.
 
     dZ[L] = (A[L] - Y) * w; then for each layer from the last: dW, db (scaled by ``scale``, plus
-    ``alpha * scale * W``) and the dZ of the layer below, never dA[0].
+    ``alpha * scale * W``) and the dZ of the layer below, never dA[0]. ``A0_rows``, if not empty,
+    is A0 example-major, shape (m, dims[0]): the first layer's dW reads it instead of transposing
+    A0 (see ``dense.transposes_inputs``).
     """
     dims, codes, loss, w_off, b_off, theta = model
     act_off, acts, z, y_b, w_b, delta, grad, scratch = work
@@ -103,8 +105,12 @@ def backward_pass(A0, Y, weights, weighted, scale, alpha, model, work):
         n_prev = dims[l - 1]
         A_prev = A0 if l == 1 else matrix(acts, act_off[l - 1], n_prev, m)
         W = matrix(theta, w_off[l], n, n_prev)
-        dense_weight_gradients(dZ, A_prev, matrix(grad, w_off[l], n, n_prev),
-                               grad[b_off[l]:b_off[l] + n], typed_scale, typed_l2, W, scratch)
+        dW = matrix(grad, w_off[l], n, n_prev)
+        db = grad[b_off[l]:b_off[l] + n]
+        if l == 1 and A0_rows.shape[0] > 0:
+            dense_weight_gradients(dZ, A0_rows, dW, db, typed_scale, typed_l2, W, scratch, True)
+        else:
+            dense_weight_gradients(dZ, A_prev, dW, db, typed_scale, typed_l2, W, scratch, False)
         if l > 1:
             current = 1 - current
             dZ_prev = matrix(delta, current * region, n_prev, m)
@@ -133,7 +139,7 @@ def loss_and_gradient(X, Y, weights, weighted, alpha, model, work):
     scale = 1.0 / (weights.sum() if weighted else X.shape[1])
     forward_pass(X, model, work)
     cost = output_loss(Y, weights, weighted, alpha, scale, model, work)
-    backward_pass(X, Y, weights, weighted, scale, alpha, model, work)
+    backward_pass(X, X[:0], Y, weights, weighted, scale, alpha, model, work)
     return cost
 
 
@@ -200,7 +206,8 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
     ----------
     n_epochs : int
     X_t : ndarray, shape (m, dims[0]) or (0, 0)
-        Training inputs, example-major: batches are gathered from its rows if it is not empty.
+        Training inputs, example-major: batches are gathered from its rows if it is not empty;
+        when one batch holds every example, the first layer's weight gradient reads it.
     X : ndarray, shape (dims[0], m) or (0, 0)
         The same inputs neuron-major: read when one batch holds every example, and batches are
         gathered from its columns when ``X_t`` is empty.
@@ -270,7 +277,9 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
                 step[0] = backup_step
                 return -(epoch + 1)
             total += cost * mb
-            backward_pass(A0, Y_b, W_b, weighted, scale, alpha, model, work)
+            # one batch of every example may come with X example-major too (X_t)
+            backward_pass(A0, X_t if whole else X_t[:0], Y_b, W_b, weighted, scale, alpha, model,
+                          work)
             apply_update(optimizer, theta, grad, opt_state, hyper, step)
         costs[epoch] = total / m
         progress[0] += 1
