@@ -565,3 +565,33 @@ def test_matrix_view_past_its_flat_array_raises(offset, rows, cols):
     with pytest.raises(IndexError, match="outside its flat array"):
         _write_through_views(flat, offset, rows, cols)
     assert not flat.any()
+
+
+@numba.njit
+def _vector_tanh(x, out):
+    lanes = simd.vector_lanes(x)
+    for i in range(0, x.shape[0], lanes):
+        count = min(lanes, x.shape[0] - i)
+        simd.vstore_part(out, i, simd.vtanh(simd.vload_part(x, i, count)), count)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vtanh_is_within_three_ulp_and_keeps_its_special_values(dtype):
+    rng = np.random.default_rng(3)
+    info = np.finfo(dtype)
+    # both sides of the switch from the series to exp (|x| = 0.5), tiny and saturated values
+    x = np.concatenate([rng.uniform(-1, 1, 5000), rng.uniform(-25, 25, 5000),
+                        rng.uniform(0.49, 0.51, 1000), rng.uniform(-1e-3, 1e-3, 1000),
+                        np.exp(rng.uniform(-80, 3, 2000)),
+                        [0.5, -0.5, 9.0, 19.5, 1e-30, info.tiny, info.smallest_subnormal]]
+                       ).astype(dtype)
+    out = np.empty_like(x)
+    _vector_tanh(x, out)
+    exact = np.tanh(x.astype(np.longdouble))
+    ulps = np.abs(out - exact) / np.spacing(np.abs(np.tanh(x)))
+    assert ulps.max() <= 3.0
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan], dtype)
+    got = np.empty_like(special)
+    _vector_tanh(special, got)
+    np.testing.assert_array_equal(got, [0.0, -0.0, 1.0, -1.0, np.nan])
+    np.testing.assert_array_equal(np.signbit(got[:2]), [False, True])

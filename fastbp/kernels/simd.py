@@ -19,7 +19,8 @@ Operations (usable only inside kernels):
 * ``vsplat(x)``: every lane equal to the scalar ``x``; ``vsplat_at(a, i)``: to element i of
   ``a``; ``vzeros(a)``: zeros of a's dtype.
 * ``vfma(a, b, c)``: a * b + c, fused; ``vadd``, ``vsub``, ``vmul``, ``vdiv``, ``vmax``.
-* ``vexp(x)``: exp, within 2 ulp (no vector math library is available to Numba here).
+* ``vexp(x)``, ``vlog(x)``, ``vtanh(x)``: exp within 2 ulp, log within 1, tanh within a few (no
+  vector math library is available to Numba here).
 * ``vtranspose(...)``: an L x L block moved transposed between two flat arrays.
 * ``vselect_le_zero(g, x, y)`` / ``vselect_gt_zero(g, x, y)``: lane-wise x where g <= 0 (g > 0),
   else y; a NaN in g takes y.
@@ -364,6 +365,64 @@ _EXP_CONSTANTS = {32: (88.72283935546875, -103.97208, 23, 127, 7),
                   64: (709.782712893384, -745.1332191019412, 52, 1023, 12)}
 
 
+class _VectorMath:
+    """Builds the IR of vector math on one vector type: constants, LLVM intrinsics, and exp
+    (shared by :func:`vexp` and :func:`vtanh`)."""
+
+    def __init__(self, context, builder, x):
+        self.builder = builder
+        self.x = x
+        self.vector_llvm = context.get_value_type(x)
+        self.bits = x.dtype.bitwidth
+        self.int_vector = ir.VectorType(ir.IntType(self.bits), x.lanes)
+
+    def splat(self, number):
+        return ir.Constant(self.vector_llvm, [number] * self.x.lanes)
+
+    def call(self, name, *operands):
+        function = cgutils.get_or_insert_function(
+            self.builder.module,
+            ir.FunctionType(self.vector_llvm, [self.vector_llvm] * len(operands)),
+            f"llvm.{name}.{_float_suffix(self.x)}")
+        return self.builder.call(function, list(operands))
+
+    def exp(self, value):
+        """exp(value): see :func:`vexp`."""
+        builder, splat, call = self.builder, self.splat, self.call
+        high, low, mantissa, bias, degree = _EXP_CONSTANTS[self.bits]
+        lanes = self.x.lanes
+        # clamp into the range where the scaling below stays finite (ordered compares: NaN
+        # passes through untouched and is put back at the end)
+        clamped = builder.select(builder.fcmp_ordered(">", value, splat(high)), splat(high), value)
+        clamped = builder.select(builder.fcmp_ordered("<", clamped, splat(low)), splat(low),
+                                 clamped)
+        n = call("rint", builder.fmul(clamped, splat(1 / math.log(2))))
+        # ln 2 in two parts (fdlibm's): n * ln2_high is exact, ln2_low carries the bits that
+        # a single constant would lose
+        ln2_high, ln2_low = ((6.93147180369123816490e-01, 1.90821492927058770002e-10)
+                             if self.bits == 64 else (0.693145751953125,
+                                                      1.42860682030941723212e-06))
+        r = call("fma", n, splat(-ln2_high), clamped)
+        r = call("fma", n, splat(-ln2_low), r)
+        polynomial = splat(1 / math.factorial(degree))
+        for k in range(degree - 1, -1, -1):
+            polynomial = call("fma", polynomial, r, splat(1 / math.factorial(k)))
+        whole = builder.fptosi(n, self.int_vector)
+        first = builder.ashr(whole, ir.Constant(self.int_vector, [1] * lanes))
+        second = builder.sub(whole, first)
+        shift = ir.Constant(self.int_vector, [mantissa] * lanes)
+        bias_vector = ir.Constant(self.int_vector, [bias] * lanes)
+        scale_1 = builder.bitcast(builder.shl(builder.add(first, bias_vector), shift),
+                                  self.vector_llvm)
+        scale_2 = builder.bitcast(builder.shl(builder.add(second, bias_vector), shift),
+                                  self.vector_llvm)
+        result = builder.fmul(builder.fmul(polynomial, scale_1), scale_2)
+        result = builder.select(builder.fcmp_ordered(">", value, splat(high)), splat(math.inf),
+                                result)
+        result = builder.select(builder.fcmp_ordered("<", value, splat(low)), splat(0.0), result)
+        return builder.select(builder.fcmp_unordered("uno", value, value), value, result)
+
+
 @intrinsic
 def vexp(typingctx, x):
     """Lane-wise exp(x), within about 2 ulp of libm's: exp(-inf) = 0, exp(inf) = inf, NaN stays
@@ -378,53 +437,49 @@ def vexp(typingctx, x):
         return None
 
     def codegen(context, builder, signature, args):
-        value = args[0]
-        vector_llvm = context.get_value_type(x)
-        bits = x.dtype.bitwidth
-        high, low, mantissa, bias, degree = _EXP_CONSTANTS[bits]
-        int_vector = ir.VectorType(ir.IntType(bits), x.lanes)
-        suffix = _float_suffix(x)
-
-        def splat(number):
-            return ir.Constant(vector_llvm, [number] * x.lanes)
-
-        def call(name, *operands):
-            function = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vector_llvm, [vector_llvm] * len(operands)),
-                f"llvm.{name}.{suffix}")
-            return builder.call(function, list(operands))
-
-        # clamp into the range where the scaling below stays finite (ordered compares: NaN
-        # passes through untouched and is put back at the end)
-        clamped = builder.select(builder.fcmp_ordered(">", value, splat(high)), splat(high), value)
-        clamped = builder.select(builder.fcmp_ordered("<", clamped, splat(low)), splat(low),
-                                 clamped)
-        n = call("rint", builder.fmul(clamped, splat(1 / math.log(2))))
-        # ln 2 in two parts (fdlibm's): n * ln2_high is exact, ln2_low carries the bits that
-        # a single constant would lose
-        ln2_high, ln2_low = ((6.93147180369123816490e-01, 1.90821492927058770002e-10)
-                             if bits == 64 else (0.693145751953125, 1.42860682030941723212e-06))
-        r = call("fma", n, splat(-ln2_high), clamped)
-        r = call("fma", n, splat(-ln2_low), r)
-        polynomial = splat(1 / math.factorial(degree))
-        for k in range(degree - 1, -1, -1):
-            polynomial = call("fma", polynomial, r, splat(1 / math.factorial(k)))
-        whole = builder.fptosi(n, int_vector)
-        first = builder.ashr(whole, ir.Constant(int_vector, [1] * x.lanes))
-        second = builder.sub(whole, first)
-        shift = ir.Constant(int_vector, [mantissa] * x.lanes)
-        bias_vector = ir.Constant(int_vector, [bias] * x.lanes)
-        scale_1 = builder.bitcast(builder.shl(builder.add(first, bias_vector), shift), vector_llvm)
-        scale_2 = builder.bitcast(builder.shl(builder.add(second, bias_vector), shift),
-                                  vector_llvm)
-        result = builder.fmul(builder.fmul(polynomial, scale_1), scale_2)
-        result = builder.select(builder.fcmp_ordered(">", value, splat(high)), splat(math.inf),
-                                result)
-        result = builder.select(builder.fcmp_ordered("<", value, splat(low)), splat(0.0), result)
-        return builder.select(builder.fcmp_unordered("uno", value, value), value, result)
+        return _VectorMath(context, builder, x).exp(args[0])
 
     return x(x), codegen
 
+
+#: tanh's constants per float width: the degree of the Taylor polynomial of expm1(y) used for
+#: y = 2|x| <= 1 (its truncation error is below a tenth of an ulp), and the |x| from which tanh
+#: rounds to 1.
+_TANH_CONSTANTS = {32: (11, 9.0), 64: (18, 19.5)}
+
+
+@intrinsic
+def vtanh(typingctx, x):
+    """Lane-wise tanh(x), within a few ulp of libm's; tanh(±inf) = ±1, tanh(-0) = -0, NaN stays
+    NaN.
+
+    tanh(|x|) = e / (e + 2) with e = expm1(2|x|), the sign put back after. expm1(y) is
+    exp(y) - 1 for y > 1, and its Taylor polynomial (no constant term, so relative precision
+    holds down to y = 0) for y <= 1, where exp(y) - 1 would cancel.
+    """
+    if not isinstance(x, SimdVector):
+        return None
+
+    def codegen(context, builder, signature, args):
+        math_ = _VectorMath(context, builder, x)
+        splat, call = math_.splat, math_.call
+        value = args[0]
+        degree, saturation = _TANH_CONSTANTS[math_.bits]
+        magnitude = call("fabs", value)
+        y = builder.fadd(magnitude, magnitude)
+        series = splat(1 / math.factorial(degree))
+        for k in range(degree - 1, 0, -1):
+            series = call("fma", series, y, splat(1 / math.factorial(k)))
+        small = builder.fmul(series, y)
+        large = builder.fsub(math_.exp(y), splat(1.0))
+        e = builder.select(builder.fcmp_ordered("<=", y, splat(1.0)), small, large)
+        result = builder.fdiv(e, builder.fadd(e, splat(2.0)))
+        result = builder.select(builder.fcmp_ordered(">", magnitude, splat(saturation)),
+                                splat(1.0), result)
+        result = call("copysign", result, value)
+        return builder.select(builder.fcmp_unordered("uno", value, value), value, result)
+
+    return x(x), codegen
 
 
 #: log's constants per float width: the mantissa bits, the exponent bias, the scale that makes a
