@@ -474,12 +474,20 @@ def test_vtranspose_moves_an_lanes_by_lanes_block(dtype, rows):
     assert np.count_nonzero(target) == lanes * lanes  # nothing written elsewhere
 
 
-@numba.njit
-def _vector_exp(x, out):
-    lanes = simd.vector_lanes(x)
-    for i in range(0, x.shape[0], lanes):
-        count = min(lanes, x.shape[0] - i)
-        simd.vstore_part(out, i, simd.vexp(simd.vload_part(x, i, count)), count)
+def _lanewise(function):
+    """A kernel ``(x, out)`` applying the SIMD intrinsic ``function`` to every element of x."""
+
+    @numba.njit
+    def apply(x, out):
+        lanes = simd.vector_lanes(x)
+        for i in range(0, x.shape[0], lanes):
+            count = min(lanes, x.shape[0] - i)
+            simd.vstore_part(out, i, function(simd.vload_part(x, i, count)), count)
+
+    return apply
+
+
+_vector_exp = _lanewise(simd.vexp)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -504,12 +512,7 @@ def test_vexp_is_within_two_ulp_of_numpy_and_keeps_its_special_values(dtype):
     assert np.abs(out[subnormal] - want[subnormal]).max(initial=0) <= 2 * info.smallest_subnormal
 
 
-@numba.njit
-def _vector_log(x, out):
-    lanes = simd.vector_lanes(x)
-    for i in range(0, x.shape[0], lanes):
-        count = min(lanes, x.shape[0] - i)
-        simd.vstore_part(out, i, simd.vlog(simd.vload_part(x, i, count)), count)
+_vector_log = _lanewise(simd.vlog)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -567,12 +570,7 @@ def test_matrix_view_past_its_flat_array_raises(offset, rows, cols):
     assert not flat.any()
 
 
-@numba.njit
-def _vector_tanh(x, out):
-    lanes = simd.vector_lanes(x)
-    for i in range(0, x.shape[0], lanes):
-        count = min(lanes, x.shape[0] - i)
-        simd.vstore_part(out, i, simd.vtanh(simd.vload_part(x, i, count)), count)
+_vector_tanh = _lanewise(simd.vtanh)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
