@@ -204,6 +204,37 @@ def print_tables(report):
           "and such a row measures the machine, not the library.")
 
 
+#: Speed-up over the best peer each built-in workload is meant to reach (the performance issue).
+TARGETS = {"tiny": 20.0, "course": 2.0, "digits": 4.0, "mnist": 1.0}
+#: The peers a target is measured against: the faster of these, at its faster thread count.
+TARGET_PEERS = ("reference", "torch")
+
+
+def print_summary(report):
+    """One row per workload: the best peer against fastbp at 2 threads and at its faster count."""
+    print("## Summary\n")
+    print("| workload | fastbp, 2 threads | fastbp, faster count | best peer | best peer / fastbp "
+          "(2 threads) | best peer / fastbp (faster) | target |")
+    print("|---|---|---|---|---|---|---|")
+    for entry in report["workloads"]:
+        rows = [row for row in entry["results"] if "median" in row and row["finite"]]
+        ours = [row for row in rows if row["implementation"] == "fastbp"]
+        peers = [row for row in rows if row["implementation"] in TARGET_PEERS]
+        two = next((row for row in ours if row["threads"] == BASELINE.threads), None)
+        if not (ours and peers and two):
+            continue
+        fastest = min(ours, key=lambda row: row["median"])
+        peer = min(peers, key=lambda row: row["median"])
+        target = TARGETS.get(entry["workload"]["name"])
+        target_text = "–" if target is None else f"≥ {target:g}x"
+        print(f"| {entry['workload']['name']} | {_ms(two['median'] * 1e3)} ms | "
+              f"{_ms(fastest['median'] * 1e3)} ms ({fastest['threads']}) | "
+              f"{peer['implementation']} ({peer['threads']}) {_ms(peer['median'] * 1e3)} ms | "
+              f"{peer['median'] / two['median']:.2f}x | {peer['median'] / fastest['median']:.2f}x "
+              f"| {target_text} |")
+    print()
+
+
 def _table_row(row, flops, baseline, peak):
     name, threads = row["implementation"], row["threads"]
     if "median" not in row:
@@ -334,6 +365,7 @@ def main(argv=None):
     report["elapsed_seconds"] = time.perf_counter() - started
     print_header(report)
     print_tables(report)
+    print_summary(report)
     print(f"\n(total {report['elapsed_seconds']:.0f} s)")
     if options.json:
         Path(options.json).write_text(json.dumps(report, indent=1))
