@@ -259,8 +259,9 @@ def pack_b(B, b_trans, c0, cols, k0, k1, packed, NR):
     """Copy opB[k0:k1, c0:c0+NR] into ``packed``, k-major (NR contiguous columns per k).
 
     Columns past ``cols`` hold no data the caller may use (zeros, copies of the last column,
-    or whatever the buffer held): their products are never stored. Packing makes the panel contiguous: read in place, a row stride
-    that is a multiple of 1 KiB would map every row of the panel to the same few L1 sets.
+    or whatever the buffer held): their products are never stored. Packing makes the panel
+    contiguous: read in place, a row stride that is a multiple of 1 KiB would map every row of
+    the panel to the same few L1 sets.
     """
     if b_trans:
         transpose_into(B, c0, cols, k0, k1, packed, NR)
