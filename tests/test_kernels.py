@@ -437,7 +437,8 @@ def test_small_weight_gradients_by_dot_products_or_a_transposed_copy(dtype, n):
 def test_weight_gradients_from_example_major_inputs(dtype, m, n_prev, n):
     # plain loops, one example, a single row (dot products), register tiles, a layer whose dW
     # would otherwise be swapped, and a parallel product: all read A_prev.T in place
-    assert (m, n_prev, n) != (64, 20, 10) or dense.transposes_inputs(n, n_prev, m)
+    if (m, n_prev, n) == (64, 20, 10):  # the tiny network's first layer takes this path in fit
+        assert dense.transposes_inputs(n, n_prev, m)
     check_weight_gradients(m, n_prev, n, dtype, seed=n, l2=0.1, by_rows=True)
 
 

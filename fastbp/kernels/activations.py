@@ -169,6 +169,15 @@ def backprop_array(code, dA, Z, dZ):
 
 
 @kernel(inline="always")
+def _vector_activation(code, z, one):
+    """Lane-wise tanh(z), or for SIGMOID 1 / (1 + exp(-z)); ``one`` is 1 of z's dtype."""
+    if code == TANH:
+        return vtanh(z)
+    ones = vsplat(one)
+    return vdiv(ones, vadd(ones, vexp(vsub(vzeros(z), z))))
+
+
+@kernel(inline="always")
 def activate_block(code, A, b, Z, keep_z, r0, r1, c0, c1):
     """Bias and activation on a block of a product: ``A = g(A + b)`` (and ``Z = A + b``).
 
@@ -195,22 +204,15 @@ def activate_block(code, A, b, Z, keep_z, r0, r1, c0, c1):
             for c in range(row.shape[0]):
                 z = row[c] + bias
                 row[c] = z if z > 0 else z * slope
-        elif code == TANH:
-            # simd.vtanh a vector at a time: libm's tanh stays scalar, about 10 ns an element
+        elif code == TANH or code == SIGMOID:
+            # a vector at a time with simd.vtanh / simd.vexp: libm's tanh and exp stay scalar
+            # (about 10 ns an element for tanh)
             flat = as_flat(A)
-            biases = vsplat(bias)
-            for i in range(r * A.shape[1] + c0, r * A.shape[1] + c1, L):
-                n = min(L, r * A.shape[1] + c1 - i)
-                vstore_part(flat, i, vtanh(vadd(vload_part(flat, i, n), biases)), n)
-        elif code == SIGMOID:
-            # 1 / (1 + exp(-z)) a vector at a time with simd.vexp (libm's exp stays scalar)
-            flat = as_flat(A)
-            ones = vsplat(like(bias, 1))
             biases = vsplat(bias)
             for i in range(r * A.shape[1] + c0, r * A.shape[1] + c1, L):
                 n = min(L, r * A.shape[1] + c1 - i)
                 z = vadd(vload_part(flat, i, n), biases)
-                vstore_part(flat, i, vdiv(ones, vadd(ones, vexp(vsub(vzeros(A), z)))), n)
+                vstore_part(flat, i, _vector_activation(code, z, like(bias, 1)), n)
         else:
             for c in range(row.shape[0]):
                 row[c] += bias

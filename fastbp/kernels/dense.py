@@ -27,8 +27,8 @@ from numba import prange
 from .._config import (PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_FLOPS, kernel, parallel_kernel,
                        serial_and_parallel)
 from .activations import LINEAR, SOFTMAX, activate_block, backprop_block
-from .gemm import (DOT_MAX_ROWS, KC, MC, MR, block_product, scratch_size,
-                   takes_plain_loops)
+from .gemm import (KC, MC, MR, block_product, scratch_size, takes_plain_loops,
+                   transposed_opb_elements, transposes_opb)
 from .simd import (lanes, vadd, vdiv, vector_lanes, vexp, vload_part, vmax, vstore_part, vsub,
                    vzeros)
 from .views import as_flat
@@ -60,12 +60,13 @@ def _product_scratch(M, N, K, a_trans, b_trans, L):
     """Elements of scratch ``block_product`` may use for any block of an M x N product of K terms.
 
     Register tiles pack a block of at most ``MAX_BLOCK_COLUMNS`` columns (and MC rows of a
-    transposed opA); plain loops only transpose a transposed opB of at most KC terms, for blocks of
-    more than DOT_MAX_ROWS rows. A product whose whole output takes plain loops has only blocks that
-    do (a block is never larger); otherwise a block may take either way.
+    transposed opA); plain loops only copy a transposed opB (``gemm.transposes_opb``). A product
+    whose whole output takes plain loops has only blocks that do (a block is never larger);
+    otherwise a block may take either way.
     """
     columns = min(N, MAX_BLOCK_COLUMNS)
-    plain = K * columns + L if b_trans and K <= KC and M > DOT_MAX_ROWS else 0
+    plain = (transposed_opb_elements.py_func(columns, K, L)
+             if b_trans and transposes_opb.py_func(M, K) else 0)
     if takes_plain_loops.py_func(M, N, K):
         return plain
     return max(plain, scratch_size(columns, L, K, M if a_trans else 0))
@@ -281,8 +282,8 @@ def transposes_inputs(n, n_prev, m):
     example-major copy given once (``by_rows``) saves: the 20-10-1 network's first layer spent
     half its weight gradient transposing X."""
     rows, cols, swapped = _weight_gradient_shape.py_func(n, n_prev, m, False)
-    return (not swapped and m <= KC and rows > DOT_MAX_ROWS
-            and takes_plain_loops.py_func(rows, cols, m))
+    return (not swapped and takes_plain_loops.py_func(rows, cols, m)
+            and transposes_opb.py_func(rows, m))
 
 
 @parallel_kernel

@@ -62,6 +62,21 @@ def takes_plain_loops(rows, cols, depth):
 
 
 @kernel(inline="always")
+def transposes_opb(rows, depth):
+    """Whether :func:`direct_product` copies a transposed opB into scratch
+    (:func:`transposed_opb_elements` of it) for a block of ``rows`` rows, each a sum of ``depth``
+    terms, rather than taking one dot product per output."""
+    return depth <= KC and rows > DOT_MAX_ROWS
+
+
+@kernel(inline="always")
+def transposed_opb_elements(cols, depth, lanes):
+    """Scratch elements of that copy: depth x cols, plus a vector of slack (see
+    :func:`transpose_into`)."""
+    return depth * cols + lanes
+
+
+@kernel(inline="always")
 def _round_up(value, step):
     return (value + step - 1) // step * step
 
@@ -368,8 +383,8 @@ def direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start,
                           c_start, c_stop)
         return
     cols = c_stop - c_start
-    if (not c_trans and K <= KC and r_stop - r_start > DOT_MAX_ROWS
-            and K * cols + L <= scratch.shape[0]):
+    if (not c_trans and transposes_opb(r_stop - r_start, K)
+            and transposed_opb_elements(cols, K, L) <= scratch.shape[0]):
         # opB[k, c] = B[c, k], transposed into scratch (K x cols, plus L of slack)
         transpose_into(B, c_start, cols, 0, K, scratch, cols)
         _rows_times_panel(A, a_trans, scratch, 0, cols, C, r_start, r_stop, c_start, c_stop)

@@ -379,6 +379,9 @@ class _VectorMath:
     def splat(self, number):
         return ir.Constant(self.vector_llvm, [number] * self.x.lanes)
 
+    def int_splat(self, number):
+        return ir.Constant(self.int_vector, [number] * self.x.lanes)
+
     def call(self, name, *operands):
         function = cgutils.get_or_insert_function(
             self.builder.module,
@@ -390,7 +393,6 @@ class _VectorMath:
         """exp(value): see :func:`vexp`."""
         builder, splat, call = self.builder, self.splat, self.call
         high, low, mantissa, bias, degree = _EXP_CONSTANTS[self.bits]
-        lanes = self.x.lanes
         # clamp into the range where the scaling below stays finite (ordered compares: NaN
         # passes through untouched and is put back at the end)
         clamped = builder.select(builder.fcmp_ordered(">", value, splat(high)), splat(high), value)
@@ -408,10 +410,10 @@ class _VectorMath:
         for k in range(degree - 1, -1, -1):
             polynomial = call("fma", polynomial, r, splat(1 / math.factorial(k)))
         whole = builder.fptosi(n, self.int_vector)
-        first = builder.ashr(whole, ir.Constant(self.int_vector, [1] * lanes))
+        first = builder.ashr(whole, self.int_splat(1))
         second = builder.sub(whole, first)
-        shift = ir.Constant(self.int_vector, [mantissa] * lanes)
-        bias_vector = ir.Constant(self.int_vector, [bias] * lanes)
+        shift = self.int_splat(mantissa)
+        bias_vector = self.int_splat(bias)
         scale_1 = builder.bitcast(builder.shl(builder.add(first, bias_vector), shift),
                                   self.vector_llvm)
         scale_2 = builder.bitcast(builder.shl(builder.add(second, bias_vector), shift),
@@ -503,23 +505,10 @@ def vlog(typingctx, x):
 
     def codegen(context, builder, signature, args):
         value = args[0]
-        vector_llvm = context.get_value_type(x)
-        bits = x.dtype.bitwidth
+        math_ = _VectorMath(context, builder, x)
+        splat, int_splat, call = math_.splat, math_.int_splat, math_.call
+        vector_llvm, int_vector, bits = math_.vector_llvm, math_.int_vector, math_.bits
         mantissa, bias, subnormal_shift, terms = _LOG_CONSTANTS[bits]
-        int_vector = ir.VectorType(ir.IntType(bits), x.lanes)
-        suffix = _float_suffix(x)
-
-        def splat(number):
-            return ir.Constant(vector_llvm, [number] * x.lanes)
-
-        def int_splat(number):
-            return ir.Constant(int_vector, [number] * x.lanes)
-
-        def call(name, *operands):
-            function = cgutils.get_or_insert_function(
-                builder.module, ir.FunctionType(vector_llvm, [vector_llvm] * len(operands)),
-                f"llvm.{name}.{suffix}")
-            return builder.call(function, list(operands))
 
         smallest_normal = 2.0 ** (1 - bias)
         # subnormal inputs are scaled into the normal range first, their exponent corrected below
