@@ -102,11 +102,6 @@ def serial_and_parallel(function):
     twin.__module__ = function.__module__
     return numba.njit(**_OPTIONS)(function), numba.njit(parallel=True, **_OPTIONS)(twin)
 
-#: Output tile of the blocked sums (rows x columns of the product). Each tile is one parallel task,
-#: computed whole by one thread in a fixed order, so a result never depends on the thread count.
-TILE_ROWS = 32
-TILE_COLS = 64
-
 
 # --------------------------------------------------------------------------- disk cache stamps
 _PACKAGE = pathlib.Path(__file__).resolve().parent

@@ -492,23 +492,27 @@ _vector_exp = _lanewise(simd.vexp)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_vexp_is_within_two_ulp_of_numpy_and_keeps_its_special_values(dtype):
+def test_vexp_is_within_one_ulp_of_the_exact_exp_and_keeps_its_special_values(dtype):
     rng = np.random.default_rng(1)
     info = np.finfo(dtype)
     edges = [0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, -1e-30, np.log(info.max) * 0.9999,
-             np.log(info.max) * 1.0001, np.log(info.tiny), np.log(info.smallest_subnormal) - 1]
+             np.log(info.max) * 1.0001, np.log(info.tiny), np.log(info.smallest_subnormal) - 1,
+             1e30, -1e30]
     x = np.concatenate([rng.uniform(-30, 30, 5000), rng.uniform(-800, 800, 5000),
                         rng.uniform(-1, 1, 1000), edges]).astype(dtype)
     out = np.empty_like(x)
     _vector_exp(x, out)
+    # the exact exp from a wider float (long double on x86: 64 mantissa bits), rounded once;
+    # NumPy's own float32 exp is 2.4 ulp off
     with np.errstate(over="ignore", under="ignore"):
-        want = np.exp(x)
+        exact = np.exp(x.astype(np.longdouble))
+        want = exact.astype(dtype)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
     np.testing.assert_array_equal(np.isposinf(out), np.isposinf(want))
     np.testing.assert_array_equal(out == 0, want == 0)
     normal = np.isfinite(want) & (want >= info.tiny)
-    ulps = np.abs(out[normal] - want[normal]) / np.spacing(want[normal])
-    assert ulps.max() <= 2.0
+    ulps = np.abs(out[normal] - exact[normal]) / np.spacing(want[normal])
+    assert ulps.max() <= 1.1
     subnormal = np.isfinite(want) & (want > 0) & (want < info.tiny)
     assert np.abs(out[subnormal] - want[subnormal]).max(initial=0) <= 2 * info.smallest_subnormal
 

@@ -351,8 +351,6 @@ def _input_gradients_parallel(dZ, W, code, G, g_is_input, dZ_prev, scratch):
                                scratch[numba.get_thread_id()])
 
 
-
-
 @kernel
 def dense_input_gradients(dZ, W, code, G, g_is_input, dZ_prev, scratch):
     """Gradient flowing into the previous layer, with that layer's g' fused.
