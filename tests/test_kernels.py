@@ -454,6 +454,22 @@ def test_weight_gradients_with_a_last_panel_of_at_most_one_vector(dtype, panels,
 
 
 @numba.njit
+def _lane_sum(x):
+    return simd.vsum(simd.vload(x, 0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vsum_adds_the_lanes_halves_first(dtype):
+    lanes = simd.lanes(np.dtype(dtype))
+    x = np.random.default_rng(3).standard_normal(lanes).astype(dtype) * 1e3
+    halves = x.copy()
+    while halves.shape[0] > 1:  # the documented order: upper half onto lower half
+        halves = halves[:halves.shape[0] // 2] + halves[halves.shape[0] // 2:]
+    assert _lane_sum(x) == halves[0]
+    assert _lane_sum(np.arange(lanes, dtype=dtype)) == lanes * (lanes - 1) // 2
+
+
+@numba.njit
 def _transpose_block(source, source_index, source_stride, rows, target, target_index,
                      target_stride):
     simd.vtranspose(source, source_index, source_stride, rows, target, target_index,

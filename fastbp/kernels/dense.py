@@ -29,8 +29,8 @@ from .._config import (PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_FLOPS, kernel, parall
 from .activations import LINEAR, SOFTMAX, activate_block, backprop_block
 from .gemm import (KC, MC, MR, block_product, scratch_size, takes_plain_loops,
                    transposed_opb_elements, transposes_opb)
-from .simd import (lanes, vadd, vdiv, vector_lanes, vexp, vload_part, vmax, vstore_part, vsub,
-                   vzeros)
+from .simd import (lanes, vadd, vdiv, vector_lanes, vexp, vload, vload_part, vmax, vstore_part,
+                   vsub, vsum, vzeros)
 from .views import as_flat
 
 #: Widest block of output columns a task takes (its packed opB block, KC x width, stays in L2).
@@ -253,10 +253,24 @@ def _weight_gradients_block(dZ, A_prev, by_rows, dW, db, scale, l2, W, swapped, 
     if c0 == 0:
         # db rides with the first column block of its rows: the same rows of dZ
         for r in range(r0, r1):
-            total = dZ.dtype.type(0)
-            for i in range(dZ.shape[1]):
-                total += dZ[r, i]
-            db[r] = total * scale
+            db[r] = _row_sum(dZ, r) * scale
+
+
+@kernel(inline="always")
+def _row_sum(X, r):
+    """Sum of row r of the C-contiguous X, a vector at a time (the scalar loop, even with
+    reassociation allowed, took 0.15 us for the 10 rows of 64 of the 20-10-1 network's dZ)."""
+    L = vector_lanes(X)
+    flat = as_flat(X)
+    start = r * X.shape[1]
+    stop = start + X.shape[1]
+    full_stop = start + X.shape[1] // L * L
+    total = vzeros(X)
+    for i in range(start, full_stop, L):
+        total = vadd(total, vload(flat, i))
+    if stop > full_stop:
+        total = vadd(total, vload_part(flat, full_stop, stop - full_stop))
+    return vsum(total)
 
 
 @kernel(inline="always")

@@ -19,12 +19,12 @@ Operations (usable only inside kernels):
 * ``vsplat(x)``: every lane equal to the scalar ``x``; ``vsplat_at(a, i)``: to element i of
   ``a``; ``vzeros(a)``: zeros of a's dtype.
 * ``vfma(a, b, c)``: a * b + c, fused; ``vadd``, ``vsub``, ``vmul``, ``vdiv``, ``vmax``.
-* ``vexp(x)``, ``vlog(x)``, ``vtanh(x)``: exp within 2 ulp, log within 1, tanh within a few (no
+* ``vexp(x)``, ``vlog(x)``, ``vtanh(x)``: exp and log within 1 ulp, tanh within a few (no
   vector math library is available to Numba here).
 * ``vtranspose(...)``: an L x L block moved transposed between two flat arrays.
 * ``vselect_le_zero(g, x, y)`` / ``vselect_gt_zero(g, x, y)``: lane-wise x where g <= 0 (g > 0),
   else y; a NaN in g takes y.
-* ``vlane(v, j)``: lane j as a scalar.
+* ``vlane(v, j)``: lane j as a scalar; ``vsum(v)``: the sum of the lanes, in a fixed order.
 * ``vector_lanes(a)``: the lane count for a's dtype, a compile-time constant.
 """
 import math
@@ -228,6 +228,28 @@ vsub = _binary("vsub", lambda builder, a, b: builder.fsub(a, b))
 vdiv = _binary("vdiv", lambda builder, a, b: builder.fdiv(a, b))
 vmax = _binary("vmax", lambda builder, a, b: builder.select(builder.fcmp_ordered(">", a, b), a,
                                                              b))
+
+
+@intrinsic
+def vsum(typingctx, vector):
+    """Sum of the lanes as a scalar, in a fixed order: the upper half added to the lower half
+    until one lane is left (log2(lanes) shuffles and adds, not lanes - 1 dependent adds)."""
+    if not isinstance(vector, SimdVector):
+        return None
+
+    def codegen(context, builder, signature, args):
+        value = args[0]
+        width = vector.lanes
+        while width > 1:
+            width //= 2
+            low = builder.shuffle_vector(value, value, ir.Constant(
+                ir.VectorType(ir.IntType(32), width), list(range(width))))
+            high = builder.shuffle_vector(value, value, ir.Constant(
+                ir.VectorType(ir.IntType(32), width), list(range(width, 2 * width))))
+            value = builder.fadd(low, high)
+        return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
+
+    return vector.dtype(vector), codegen
 
 
 @intrinsic
