@@ -309,6 +309,18 @@ def test_backward_returns_new_arrays(rng):
                    for key in first for value in net.parameters.values())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gather", [False, True])
+def test_workspaces_start_each_buffer_layer_and_scratch_row_on_a_cache_line(dtype, gather):
+    net = _network([37, 29, 5, 3], dtype=dtype, rng=np.random.default_rng(0))
+    act_off, *buffers = net._work(45, gather=gather)
+    itemsize = np.dtype(dtype).itemsize
+    assert all(buffer.ctypes.data % 64 == 0 for buffer in buffers if buffer.size)
+    assert all(offset * itemsize % 64 == 0 for offset in act_off)
+    scratch = buffers[-1]
+    assert scratch.strides[0] % 64 == 0 and scratch.flags.c_contiguous
+    assert (buffers[5] == 0).all()  # the gradient starts at zero
+
 
 #: (layer dims, examples per pass): the digits and tiny networks, a first layer whose dW is
 #: computed transposed (inputs >= 16x neurons), widths that are no multiple of a vector, one
@@ -330,7 +342,8 @@ def test_passes_stay_inside_the_scratch_sized_for_them(dims, m, dtype):
     Y = (rng.random((dims[-1], m)) < 0.5).astype(dtype)
     work = net._work(m, "guarded")
     threads, elements = scratch_shape(dims, m, dtype)
-    assert work[7].shape == (threads, elements)
+    # each row of the workspace's scratch is rounded up to whole cache lines
+    assert work[7].shape[0] == threads and 0 <= work[7].shape[1] - elements < 64
     guard = 4096
     buffer = np.full(threads * elements + guard, 12345.0, dtype)
     guarded = work[:7] + (buffer[:threads * elements].reshape(threads, elements),)

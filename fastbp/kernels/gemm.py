@@ -310,7 +310,8 @@ def _rows_times_panel(A, a_trans, flat_B, b_base, ldb, C, r_start, r_stop, c_sta
     Four rows of four vectors at a time: sixteen independent multiply-add chains keep both FMA
     units busy, and each loaded vector of B' serves four rows (plain loops would not vectorize
     at all, as LLVM cannot rule out that C and B overlap). Rows past the last repeat it and are
-    never stored.
+    never stored; the third and fourth vectors are skipped where they hold no column (the
+    20-10-1 network's 20-column dW: a quarter of the multiply-adds, 0.54 -> 0.49 us).
     """
     L = vector_lanes(C)
     K = A.shape[0] if a_trans else A.shape[1]
@@ -343,16 +344,18 @@ def _rows_times_panel(A, a_trans, flat_B, b_base, ldb, C, r_start, r_stop, c_sta
                 c11 = vfma(a1, b, c11)
                 c21 = vfma(a2, b, c21)
                 c31 = vfma(a3, b, c31)
-                b = vload_part(flat_B, at + 2 * L, n2)
-                c02 = vfma(a0, b, c02)
-                c12 = vfma(a1, b, c12)
-                c22 = vfma(a2, b, c22)
-                c32 = vfma(a3, b, c32)
-                b = vload_part(flat_B, at + 3 * L, n3)
-                c03 = vfma(a0, b, c03)
-                c13 = vfma(a1, b, c13)
-                c23 = vfma(a2, b, c23)
-                c33 = vfma(a3, b, c33)
+                if n2 > 0:
+                    b = vload_part(flat_B, at + 2 * L, n2)
+                    c02 = vfma(a0, b, c02)
+                    c12 = vfma(a1, b, c12)
+                    c22 = vfma(a2, b, c22)
+                    c32 = vfma(a3, b, c32)
+                if n3 > 0:
+                    b = vload_part(flat_B, at + 3 * L, n3)
+                    c03 = vfma(a0, b, c03)
+                    c13 = vfma(a1, b, c13)
+                    c23 = vfma(a2, b, c23)
+                    c33 = vfma(a3, b, c33)
             at = r * ldc + c
             _store_row(flat_C, at, L, c00, c01, c02, c03, n0, n1, n2, n3)
             if r1 > r:
