@@ -519,7 +519,9 @@ def test_vexp_is_within_one_ulp_of_the_exact_exp_and_keeps_its_special_values(dt
     out = np.empty_like(x)
     _vector_exp(x, out)
     # the exact exp from a wider float (long double on x86: 64 mantissa bits), rounded once;
-    # NumPy's own float32 exp is 2.4 ulp off
+    # NumPy's own float32 exp is 2.4 ulp off. Where long double is only double, float64 is
+    # measured against NumPy's exp, itself up to about 1 ulp off
+    wider = np.finfo(np.longdouble).nmant > np.finfo(dtype).nmant + 8
     with np.errstate(over="ignore", under="ignore"):
         exact = np.exp(x.astype(np.longdouble))
         want = exact.astype(dtype)
@@ -528,7 +530,7 @@ def test_vexp_is_within_one_ulp_of_the_exact_exp_and_keeps_its_special_values(dt
     np.testing.assert_array_equal(out == 0, want == 0)
     normal = np.isfinite(want) & (want >= info.tiny)
     ulps = np.abs(out[normal] - exact[normal]) / np.spacing(want[normal])
-    assert ulps.max() <= 1.1
+    assert ulps.max() <= (1.1 if wider else 2.0)
     subnormal = np.isfinite(want) & (want > 0) & (want < info.tiny)
     assert np.abs(out[subnormal] - want[subnormal]).max(initial=0) <= 2 * info.smallest_subnormal
 
