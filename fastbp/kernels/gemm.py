@@ -303,6 +303,12 @@ def _store_row(flat_C, at, L, v0, v1, v2, v3, n0, n1, n2, n3):
 
 
 @kernel(inline="always")
+def _four_rows(a0, a1, a2, a3, b, c0, c1, c2, c3):
+    """One vector ``b`` of a row of B' into the accumulators of four output rows."""
+    return vfma(a0, b, c0), vfma(a1, b, c1), vfma(a2, b, c2), vfma(a3, b, c3)
+
+
+@kernel(inline="always")
 def _rows_times_panel(A, a_trans, flat_B, b_base, ldb, C, r_start, r_stop, c_start, c_stop):
     """``C[r, c] = sum_k opA[r, k] * B'[k, c]`` with B'[k, c] at ``b_base + k * ldb + (c -
     c_start)`` of ``flat_B``: each output row accumulates rows of B' in registers.
@@ -334,28 +340,18 @@ def _rows_times_panel(A, a_trans, flat_B, b_base, ldb, C, r_start, r_stop, c_sta
                 a2 = vsplat(A[k, r2] if a_trans else A[r2, k])
                 a3 = vsplat(A[k, r3] if a_trans else A[r3, k])
                 at = b_base + k * ldb + (c - c_start)
-                b = vload_part(flat_B, at, n0)
-                c00 = vfma(a0, b, c00)
-                c10 = vfma(a1, b, c10)
-                c20 = vfma(a2, b, c20)
-                c30 = vfma(a3, b, c30)
-                b = vload_part(flat_B, at + L, n1)
-                c01 = vfma(a0, b, c01)
-                c11 = vfma(a1, b, c11)
-                c21 = vfma(a2, b, c21)
-                c31 = vfma(a3, b, c31)
+                c00, c10, c20, c30 = _four_rows(a0, a1, a2, a3, vload_part(flat_B, at, n0),
+                                                c00, c10, c20, c30)
+                c01, c11, c21, c31 = _four_rows(a0, a1, a2, a3, vload_part(flat_B, at + L, n1),
+                                                c01, c11, c21, c31)
                 if n2 > 0:
-                    b = vload_part(flat_B, at + 2 * L, n2)
-                    c02 = vfma(a0, b, c02)
-                    c12 = vfma(a1, b, c12)
-                    c22 = vfma(a2, b, c22)
-                    c32 = vfma(a3, b, c32)
+                    c02, c12, c22, c32 = _four_rows(a0, a1, a2, a3,
+                                                    vload_part(flat_B, at + 2 * L, n2),
+                                                    c02, c12, c22, c32)
                 if n3 > 0:
-                    b = vload_part(flat_B, at + 3 * L, n3)
-                    c03 = vfma(a0, b, c03)
-                    c13 = vfma(a1, b, c13)
-                    c23 = vfma(a2, b, c23)
-                    c33 = vfma(a3, b, c33)
+                    c03, c13, c23, c33 = _four_rows(a0, a1, a2, a3,
+                                                    vload_part(flat_B, at + 3 * L, n3),
+                                                    c03, c13, c23, c33)
             at = r * ldc + c
             _store_row(flat_C, at, L, c00, c01, c02, c03, n0, n1, n2, n3)
             if r1 > r:
