@@ -13,6 +13,11 @@ from .kernels import activations as act
 from .kernels import loop, losses
 from .kernels import optim
 from .kernels.dense import scratch_shape, transposes_inputs
+from .kernels.gemm import round_up
+
+#: The kernels' round-up, called as plain Python (no compile)
+_round_up = round_up.py_func
+
 
 class ParameterDict(dict):
     """The network's parameters by the course's names (``W1``, ``b1``, ...).
@@ -69,10 +74,6 @@ class History(list):
 #: bytes only, and a vector load that straddles two lines costs two (the digits network's
 #: weight gradient took 8-12% longer on a misaligned workspace).
 _ALIGNMENT = 64
-
-
-def _round_up(value, step):
-    return -(-value // step) * step
 
 
 def _aligned_buffers(sizes, dtype):

@@ -77,21 +77,22 @@ def transposed_opb_elements(cols, depth, lanes):
 
 
 @kernel(inline="always")
-def _round_up(value, step):
+def round_up(value, step):
+    """The smallest multiple of ``step`` not below ``value`` (both non-negative integers)."""
     return (value + step - 1) // step * step
 
 
 @kernel(inline="always")
 def _scratch_end(block_cols, NR, depth, rows):
-    return (_round_up(block_cols, NR) + _round_up(rows, MR)) * depth + NR + MR * NR
+    return (round_up(block_cols, NR) + round_up(rows, MR)) * depth + NR + MR * NR
 
 
 @kernel(inline="always")
 def _scratch_layout(scratch, block_cols, NR, depth, rows):
     """The packed opB block (depth x block columns), the packed transposed-opA rows
     (depth x rows, plus NR elements of slack) and the tile buffer (MR x NR) in ``scratch``."""
-    b_end = _round_up(block_cols, NR) * depth
-    a_end = b_end + _round_up(rows, MR) * depth + NR
+    b_end = round_up(block_cols, NR) * depth
+    a_end = b_end + round_up(rows, MR) * depth + NR
     return scratch[:b_end], scratch[b_end:a_end], scratch[a_end:a_end + MR * NR]
 
 
