@@ -470,6 +470,46 @@ def test_vsum_adds_the_lanes_halves_first(dtype):
 
 
 @numba.njit
+def _lane_sum_float64(x):
+    return simd.vsum_float64(simd.vload(x, 0))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vsum_float64_widens_each_lane_then_adds_the_halves_first(dtype):
+    lanes = simd.lanes(np.dtype(dtype))
+    # float32 lanes whose float32 sum would round: 1 + 2**-30 is exact only in float64
+    x = np.random.default_rng(4).standard_normal(lanes).astype(dtype) * 1e3
+    x[0], x[lanes // 2] = 1.0, 2.0 ** -30
+    halves = x.astype(np.float64)
+    while halves.shape[0] > 1:
+        halves = halves[:halves.shape[0] // 2] + halves[halves.shape[0] // 2:]
+    total = _lane_sum_float64(x)
+    assert isinstance(total, float) and total == halves[0]
+
+
+@numba.njit
+def _plain_loop_block(A, B, C, r_start, r_stop, scratch):
+    gemm.direct_product(A, False, B, False, C, False, r_start, r_stop, 0, C.shape[1], scratch)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rows", range(1, 10))
+def test_plain_loops_write_exactly_their_rows_in_groups_of_four_two_and_one(dtype, rows):
+    # 4k rows take groups of four, a remainder of 2 or 3 a group of two, an odd one a group of
+    # one: every remainder, and the rows around the block left alone
+    rng = np.random.default_rng(rows)
+    lanes = simd.lanes(np.dtype(dtype))
+    cols = 4 * lanes + 3  # a second column block, partly filled
+    A = _random(rng, (rows + 2, 9), dtype)
+    B = _random(rng, (9, cols), dtype)
+    C = np.full((rows + 2, cols), np.nan, dtype)
+    _plain_loop_block(A, B, C, 1, rows + 1, np.zeros(64, dtype))
+    want = A[1:rows + 1].astype(np.float64) @ B.astype(np.float64)
+    assert_close(C[1:rows + 1], want, dtype, what=f"{rows} rows", scale=np.abs(want).max())
+    assert np.isnan(C[0]).all() and np.isnan(C[rows + 1]).all()
+
+
+@numba.njit
 def _transpose_block(source, source_index, source_stride, rows, target, target_index,
                      target_stride):
     simd.vtranspose(source, source_index, source_stride, rows, target, target_index,

@@ -304,9 +304,64 @@ def _store_row(flat_C, at, L, v0, v1, v2, v3, n0, n1, n2, n3):
 
 
 @kernel(inline="always")
-def _four_rows(a0, a1, a2, a3, b, c0, c1, c2, c3):
-    """One vector ``b`` of a row of B' into the accumulators of four output rows."""
-    return vfma(a0, b, c0), vfma(a1, b, c1), vfma(a2, b, c2), vfma(a3, b, c3)
+def _four_rows(a0, a1, a2, a3, b, c0, c1, c2, c3, rows):
+    """One vector ``b`` of a row of B' into the accumulators of the first ``rows`` (a constant:
+    the tests fold away) of four output rows."""
+    c0 = vfma(a0, b, c0)
+    if rows > 1:
+        c1 = vfma(a1, b, c1)
+    if rows > 2:
+        c2 = vfma(a2, b, c2)
+    if rows > 3:
+        c3 = vfma(a3, b, c3)
+    return c0, c1, c2, c3
+
+
+@kernel(inline="always")
+def _row_group(A, a_trans, flat_B, b_base, ldb, C, r, rows, c_start, c_stop):
+    """Output rows ``r`` to ``r + rows`` (``rows`` a constant, 1, 2 or 4) of
+    :func:`_rows_times_panel`, four vectors of columns at a time."""
+    L = vector_lanes(C)
+    K = A.shape[0] if a_trans else A.shape[1]
+    flat_C = as_flat(C)
+    ldc = C.shape[1]
+    # rows past ``rows`` read row r again and are never multiplied (see _four_rows)
+    r1 = r + min(1, rows - 1)
+    r2 = r + min(2, rows - 1)
+    r3 = r + min(3, rows - 1)
+    for c in range(c_start, c_stop, 4 * L):
+        n0 = min(max(c_stop - c, 0), L)
+        n1 = min(max(c_stop - c - L, 0), L)
+        n2 = min(max(c_stop - c - 2 * L, 0), L)
+        n3 = min(max(c_stop - c - 3 * L, 0), L)
+        c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = vzeros(C)
+        c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = vzeros(C)
+        for k in range(K):
+            a0 = vsplat(A[k, r] if a_trans else A[r, k])
+            a1 = vsplat(A[k, r1] if a_trans else A[r1, k])
+            a2 = vsplat(A[k, r2] if a_trans else A[r2, k])
+            a3 = vsplat(A[k, r3] if a_trans else A[r3, k])
+            at = b_base + k * ldb + (c - c_start)
+            c00, c10, c20, c30 = _four_rows(a0, a1, a2, a3, vload_part(flat_B, at, n0),
+                                            c00, c10, c20, c30, rows)
+            c01, c11, c21, c31 = _four_rows(a0, a1, a2, a3, vload_part(flat_B, at + L, n1),
+                                            c01, c11, c21, c31, rows)
+            if n2 > 0:
+                c02, c12, c22, c32 = _four_rows(a0, a1, a2, a3,
+                                                vload_part(flat_B, at + 2 * L, n2),
+                                                c02, c12, c22, c32, rows)
+            if n3 > 0:
+                c03, c13, c23, c33 = _four_rows(a0, a1, a2, a3,
+                                                vload_part(flat_B, at + 3 * L, n3),
+                                                c03, c13, c23, c33, rows)
+        at = r * ldc + c
+        _store_row(flat_C, at, L, c00, c01, c02, c03, n0, n1, n2, n3)
+        if rows > 1:
+            _store_row(flat_C, at + ldc, L, c10, c11, c12, c13, n0, n1, n2, n3)
+        if rows > 2:
+            _store_row(flat_C, at + 2 * ldc, L, c20, c21, c22, c23, n0, n1, n2, n3)
+        if rows > 3:
+            _store_row(flat_C, at + 3 * ldc, L, c30, c31, c32, c33, n0, n1, n2, n3)
 
 
 @kernel(inline="always")
@@ -316,51 +371,18 @@ def _rows_times_panel(A, a_trans, flat_B, b_base, ldb, C, r_start, r_stop, c_sta
 
     Four rows of four vectors at a time: sixteen independent multiply-add chains keep both FMA
     units busy, and each loaded vector of B' serves four rows (plain loops would not vectorize
-    at all, as LLVM cannot rule out that C and B overlap). Rows past the last repeat it and are
-    never stored; the third and fourth vectors are skipped where they hold no column (the
-    20-10-1 network's 20-column dW: a quarter of the multiply-adds, 0.54 -> 0.49 us).
+    at all, as LLVM cannot rule out that C and B overlap). The last one to three rows take groups
+    of two and one, rather than a group of four that throws rows away (the 20-10-1 network's 10
+    and 1 rows: a sixth and three quarters of their multiply-adds); the third and fourth vectors
+    are skipped where they hold no column (its 20-column dW: a quarter, 0.54 -> 0.49 us).
     """
-    L = vector_lanes(C)
-    K = A.shape[0] if a_trans else A.shape[1]
-    flat_C = as_flat(C)
-    ldc = C.shape[1]
-    for r in range(r_start, r_stop, 4):
-        r1 = min(r + 1, r_stop - 1)
-        r2 = min(r + 2, r_stop - 1)
-        r3 = min(r + 3, r_stop - 1)
-        for c in range(c_start, c_stop, 4 * L):
-            n0 = min(max(c_stop - c, 0), L)
-            n1 = min(max(c_stop - c - L, 0), L)
-            n2 = min(max(c_stop - c - 2 * L, 0), L)
-            n3 = min(max(c_stop - c - 3 * L, 0), L)
-            c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = vzeros(C)
-            c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = vzeros(C)
-            for k in range(K):
-                a0 = vsplat(A[k, r] if a_trans else A[r, k])
-                a1 = vsplat(A[k, r1] if a_trans else A[r1, k])
-                a2 = vsplat(A[k, r2] if a_trans else A[r2, k])
-                a3 = vsplat(A[k, r3] if a_trans else A[r3, k])
-                at = b_base + k * ldb + (c - c_start)
-                c00, c10, c20, c30 = _four_rows(a0, a1, a2, a3, vload_part(flat_B, at, n0),
-                                                c00, c10, c20, c30)
-                c01, c11, c21, c31 = _four_rows(a0, a1, a2, a3, vload_part(flat_B, at + L, n1),
-                                                c01, c11, c21, c31)
-                if n2 > 0:
-                    c02, c12, c22, c32 = _four_rows(a0, a1, a2, a3,
-                                                    vload_part(flat_B, at + 2 * L, n2),
-                                                    c02, c12, c22, c32)
-                if n3 > 0:
-                    c03, c13, c23, c33 = _four_rows(a0, a1, a2, a3,
-                                                    vload_part(flat_B, at + 3 * L, n3),
-                                                    c03, c13, c23, c33)
-            at = r * ldc + c
-            _store_row(flat_C, at, L, c00, c01, c02, c03, n0, n1, n2, n3)
-            if r1 > r:
-                _store_row(flat_C, at + ldc, L, c10, c11, c12, c13, n0, n1, n2, n3)
-            if r2 > r1:
-                _store_row(flat_C, at + 2 * ldc, L, c20, c21, c22, c23, n0, n1, n2, n3)
-            if r3 > r2:
-                _store_row(flat_C, at + 3 * ldc, L, c30, c31, c32, c33, n0, n1, n2, n3)
+    rest = (r_stop - r_start) % 4
+    for r in range(r_start, r_stop - rest, 4):
+        _row_group(A, a_trans, flat_B, b_base, ldb, C, r, 4, c_start, c_stop)
+    if rest >= 2:
+        _row_group(A, a_trans, flat_B, b_base, ldb, C, r_stop - rest, 2, c_start, c_stop)
+    if rest % 2 == 1:
+        _row_group(A, a_trans, flat_B, b_base, ldb, C, r_stop - 1, 1, c_start, c_stop)
 
 
 @kernel

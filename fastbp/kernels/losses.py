@@ -22,7 +22,7 @@ import numpy as np
 
 from .._config import kernel
 from .simd import (vadd, vector_lanes, vfma, vlane, vlog, vload_part, vmax, vmul, vsplat, vsub,
-                   vzeros)
+                   vsum_float64, vzeros)
 from .views import as_flat
 
 BCE = 0
@@ -100,8 +100,9 @@ def batch_loss(loss, Z, A, Y, weights, weighted):
     Returns
     -------
     float
-        Each example's loss in the network's dtype, accumulated in float64 in a fixed order,
-        whatever the dtype of the network.
+        Each example's loss in the network's dtype, accumulated in float64 in a fixed order
+        (a vector of examples at a time by ``simd.vsum_float64``), whatever the dtype of the
+        network.
     """
     total = 0.0
     weight_sum = 0.0
@@ -113,6 +114,12 @@ def batch_loss(loss, Z, A, Y, weights, weighted):
     for c in range(0, m, L):
         count = min(L, m - c)
         values = example_losses(loss, flat_Z, flat_A, flat_Y, n, m, c, count)
+        if count == L and not weighted:
+            # a whole vector's sum in one shuffle tree, not L dependent adds (with vlog's
+            # Estrin series, the 20-10-1 network's loss went from 0.21 to 0.12 us); the
+            # lanes of a partial vector may hold NaN, so those take the loop below
+            total += vsum_float64(values)
+            continue
         for i in range(count):
             value = np.float64(vlane(values, i))
             if weighted:

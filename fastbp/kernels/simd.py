@@ -230,26 +230,45 @@ vmax = _binary("vmax", lambda builder, a, b: builder.select(builder.fcmp_ordered
                                                              b))
 
 
+def _halves_sum(builder, value, width):
+    """IR of the sum of ``value``'s ``width`` lanes: the upper half added to the lower half until
+    one lane is left (log2(width) shuffles and adds, not width - 1 dependent adds)."""
+    while width > 1:
+        width //= 2
+        low = builder.shuffle_vector(value, value, ir.Constant(
+            ir.VectorType(ir.IntType(32), width), list(range(width))))
+        high = builder.shuffle_vector(value, value, ir.Constant(
+            ir.VectorType(ir.IntType(32), width), list(range(width, 2 * width))))
+        value = builder.fadd(low, high)
+    return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
+
+
 @intrinsic
 def vsum(typingctx, vector):
     """Sum of the lanes as a scalar, in a fixed order: the upper half added to the lower half
-    until one lane is left (log2(lanes) shuffles and adds, not lanes - 1 dependent adds)."""
+    until one lane is left."""
     if not isinstance(vector, SimdVector):
         return None
 
     def codegen(context, builder, signature, args):
-        value = args[0]
-        width = vector.lanes
-        while width > 1:
-            width //= 2
-            low = builder.shuffle_vector(value, value, ir.Constant(
-                ir.VectorType(ir.IntType(32), width), list(range(width))))
-            high = builder.shuffle_vector(value, value, ir.Constant(
-                ir.VectorType(ir.IntType(32), width), list(range(width, 2 * width))))
-            value = builder.fadd(low, high)
-        return builder.extract_element(value, ir.Constant(ir.IntType(32), 0))
+        return _halves_sum(builder, args[0], vector.lanes)
 
     return vector.dtype(vector), codegen
+
+
+@intrinsic
+def vsum_float64(typingctx, vector):
+    """Sum of the lanes in float64, in :func:`vsum`'s order (float32 lanes are widened first,
+    each exactly)."""
+    if not isinstance(vector, SimdVector):
+        return None
+
+    def codegen(context, builder, signature, args):
+        wide = ir.VectorType(ir.DoubleType(), vector.lanes)
+        value = args[0] if vector.dtype == types.float64 else builder.fpext(args[0], wide)
+        return _halves_sum(builder, value, vector.lanes)
+
+    return types.float64(vector), codegen
 
 
 @intrinsic
@@ -571,9 +590,7 @@ def vlog(typingctx, x):
         r = builder.fsub(f, splat(1.0))
         s = builder.fdiv(r, builder.fadd(r, splat(2.0)))
         z = builder.fmul(s, s)
-        series = splat(2.0 / (2 * terms - 1))
-        for term in range(terms - 2, 0, -1):
-            series = call("fma", series, z, splat(2.0 / (2 * term + 1)))
+        series = math_.polynomial([2.0 / (2 * term + 1) for term in range(1, terms)], z)
         R = builder.fmul(z, series)
         half_square = builder.fmul(builder.fmul(r, r), splat(0.5))
         ln2_high, ln2_low = ((6.93147180369123816490e-01, 1.90821492927058770002e-10)
