@@ -458,14 +458,18 @@ def _lane_sum(x):
     return simd.vsum(simd.vload(x, 0))
 
 
+def _sum_by_halves(values):
+    """The documented order of ``simd.vsum``: the upper half added onto the lower half."""
+    while values.shape[0] > 1:
+        values = values[:values.shape[0] // 2] + values[values.shape[0] // 2:]
+    return values[0]
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_vsum_adds_the_lanes_halves_first(dtype):
     lanes = simd.lanes(np.dtype(dtype))
     x = np.random.default_rng(3).standard_normal(lanes).astype(dtype) * 1e3
-    halves = x.copy()
-    while halves.shape[0] > 1:  # the documented order: upper half onto lower half
-        halves = halves[:halves.shape[0] // 2] + halves[halves.shape[0] // 2:]
-    assert _lane_sum(x) == halves[0]
+    assert _lane_sum(x) == _sum_by_halves(x)
     assert _lane_sum(np.arange(lanes, dtype=dtype)) == lanes * (lanes - 1) // 2
 
 
@@ -480,11 +484,8 @@ def test_vsum_float64_widens_each_lane_then_adds_the_halves_first(dtype):
     # float32 lanes whose float32 sum would round: 1 + 2**-30 is exact only in float64
     x = np.random.default_rng(4).standard_normal(lanes).astype(dtype) * 1e3
     x[0], x[lanes // 2] = 1.0, 2.0 ** -30
-    halves = x.astype(np.float64)
-    while halves.shape[0] > 1:
-        halves = halves[:halves.shape[0] // 2] + halves[halves.shape[0] // 2:]
     total = _lane_sum_float64(x)
-    assert isinstance(total, float) and total == halves[0]
+    assert isinstance(total, float) and total == _sum_by_halves(x.astype(np.float64))
 
 
 @numba.njit
