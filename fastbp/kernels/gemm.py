@@ -305,8 +305,8 @@ def _store_row(flat_C, at, L, v0, v1, v2, v3, n0, n1, n2, n3):
 
 @kernel(inline="always")
 def _four_rows(a0, a1, a2, a3, b, c0, c1, c2, c3, rows):
-    """One vector ``b`` of a row of B' into the accumulators of the first ``rows`` (a constant:
-    the tests fold away) of four output rows."""
+    """One vector ``b`` of a row of B' into the accumulators of the first ``rows`` of four output
+    rows (``rows`` is a constant at every call site, so LLVM folds the tests away)."""
     c0 = vfma(a0, b, c0)
     if rows > 1:
         c1 = vfma(a1, b, c1)
