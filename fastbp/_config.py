@@ -9,6 +9,7 @@ import pathlib
 import types
 
 import numba
+from numba.core.registry import CPUDispatcher
 
 #: LLVM fast-math flags. ``reassoc`` and ``contract`` let LLVM vectorize the sums and fuse
 #: multiply-adds; ``nsz`` and ``arcp`` are harmless for this math. ``nnan``/``ninf`` are left out on
@@ -57,8 +58,35 @@ if VECTOR_BITS not in (256, 512):
 #: passes ``_nrt=True`` to :func:`kernel`.
 NRT = False
 
-_OPTIONS = dict(fastmath=set(FASTMATH), cache=CACHE, error_model=ERROR_MODEL, nogil=True,
-                _nrt=NRT)
+_OPTIONS = dict(fastmath=set(FASTMATH), error_model=ERROR_MODEL, nogil=True, _nrt=NRT)
+
+
+class _RuntimeArgumentsDispatcher(CPUDispatcher):
+    """A dispatcher that compiles one version per argument *types*, never per constant value.
+
+    Numba types a constant argument (``block_product(W, False, ...)``) as a literal and compiles
+    the callee once per combination of literal values: the products compiled four times over and
+    the plain-loop body (5 s each) with them. Here flags and sizes are runtime values: LLVM still
+    specialises where a kernel is inlined, and each kernel is compiled once per dtype.
+    """
+
+    def get_call_template(self, args, kws):
+        args = tuple(numba.types.unliteral(a) for a in args)
+        kws = {key: numba.types.unliteral(value) for key, value in kws.items()}
+        return super().get_call_template(args, kws)
+
+
+def _njit(function, **options):
+    """``numba.njit(function, **options)`` with fastbp's options and dispatcher."""
+    options = dict(_OPTIONS, nopython=True, **options)
+    if options.get("inline") == "always":
+        # copied into each caller's IR, never dispatched: constants reach it as constants
+        return numba.njit(cache=CACHE, **{k: v for k, v in options.items() if k != "nopython"})(
+            function)
+    dispatcher = _RuntimeArgumentsDispatcher(py_func=function, locals={}, targetoptions=options)
+    if CACHE:
+        dispatcher.enable_caching()
+    return dispatcher
 
 
 def kernel(function=None, exact=False, **extra):
@@ -69,17 +97,17 @@ def kernel(function=None, exact=False, **extra):
     with ``reassoc`` and ``nsz`` LLVM may factor ``y*log(a) + (1-y)*log(1-a)`` into a form that
     gives ``0 * inf = NaN`` where NumPy gives inf.
     """
-    options = dict(_OPTIONS, fastmath=False) if exact else _OPTIONS
+    options = dict(extra, fastmath=False) if exact else extra
 
     def decorate(fn):
-        return numba.njit(**dict(options, **extra))(fn)
+        return _njit(fn, **options)
 
     return decorate if function is None else decorate(function)
 
 
 def parallel_kernel(function):
     """Compile ``function`` lazily with ``parallel=True`` (its ``prange`` loops run on threads)."""
-    return numba.njit(parallel=True, **_OPTIONS)(function)
+    return _njit(function, parallel=True)
 
 
 def serial_and_parallel(function):
@@ -100,7 +128,7 @@ def serial_and_parallel(function):
     twin.__qualname__ = function.__qualname__ + "_parallel"
     twin.__doc__ = function.__doc__
     twin.__module__ = function.__module__
-    return numba.njit(**_OPTIONS)(function), numba.njit(parallel=True, **_OPTIONS)(twin)
+    return _njit(function), _njit(twin, parallel=True)
 
 
 # --------------------------------------------------------------------------- disk cache stamps
