@@ -9,7 +9,6 @@ import pathlib
 import types
 
 import numba
-from numba.core.registry import CPUDispatcher
 
 #: LLVM fast-math flags. ``reassoc`` and ``contract`` let LLVM vectorize the sums and fuse
 #: multiply-adds; ``nsz`` and ``arcp`` are harmless for this math. ``nnan``/``ninf`` are left out on
@@ -61,46 +60,49 @@ NRT = False
 _OPTIONS = dict(fastmath=set(FASTMATH), error_model=ERROR_MODEL, nogil=True, _nrt=NRT)
 
 
-class _RuntimeArgumentsDispatcher(CPUDispatcher):
-    """A dispatcher that compiles one version per argument *types*, never per constant value.
+def _njit(function, inline=False, specialize=False, **options):
+    """A lazily compiling dispatcher of ``function`` with fastbp's options (see :func:`kernel`)."""
+    from . import _dispatch
 
-    Numba types a constant argument (``block_product(W, False, ...)``) as a literal and compiles
-    the callee once per combination of literal values: the products compiled four times over and
-    the plain-loop body (5 s each) with them. Here flags and sizes are runtime values: LLVM still
-    specialises where a kernel is inlined, and each kernel is compiled once per dtype.
-    """
-
-    def get_call_template(self, args, kws):
-        args = tuple(numba.types.unliteral(a) for a in args)
-        kws = {key: numba.types.unliteral(value) for key, value in kws.items()}
-        return super().get_call_template(args, kws)
-
-
-def _njit(function, **options):
-    """``numba.njit(function, **options)`` with fastbp's options and dispatcher."""
     options = dict(_OPTIONS, nopython=True, **options)
-    if options.get("inline") == "always":
-        # copied into each caller's IR, never dispatched: constants reach it as constants
-        return numba.njit(cache=CACHE, **{k: v for k, v in options.items() if k != "nopython"})(
-            function)
-    dispatcher = _RuntimeArgumentsDispatcher(py_func=function, locals={}, targetoptions=options)
+    if inline == "ir":
+        return numba.njit(cache=CACHE, inline="always",
+                          **{k: v for k, v in options.items() if k != "nopython"})(function)
+    if inline:
+        kind = _dispatch.SpecializedInlineDispatcher if specialize else _dispatch.InlineDispatcher
+    else:
+        kind = _dispatch.SeparateDispatcher
+    dispatcher = kind(py_func=function, locals={}, targetoptions=options)
     if CACHE:
         dispatcher.enable_caching()
     return dispatcher
 
 
-def kernel(function=None, exact=False, **extra):
+def kernel(function=None, exact=False, inline=False, specialize=False, **extra):
     """Compile ``function`` lazily as a serial Numba kernel with fastbp's options.
 
-    Usable bare (``@kernel``) or with options (``@kernel(inline="always")``). ``exact=True``
-    turns fast-math off, for kernels that must reproduce NumPy's NaN and inf bit for bit:
-    with ``reassoc`` and ``nsz`` LLVM may factor ``y*log(a) + (1-y)*log(1-a)`` into a form that
-    gives ``0 * inf = NaN`` where NumPy gives inf.
+    Usable bare (``@kernel``) or with options (``@kernel(inline=True)``).
+
+    Parameters
+    ----------
+    exact : bool
+        Turn fast-math off, for kernels that must reproduce NumPy's NaN and inf bit for bit:
+        with ``reassoc`` and ``nsz`` LLVM may factor ``y*log(a) + (1-y)*log(1-a)`` into a form
+        that gives ``0 * inf = NaN`` where NumPy gives inf.
+    inline : bool or "ir"
+        False: compiled once per argument types into a library of its own, which callers call by
+        symbol (:class:`fastbp._dispatch.SeparateDispatcher`). True: a small helper, compiled once
+        and inlined by LLVM into each caller. ``"ir"``: Numba's own ``inline="always"``, which
+        copies and re-types the body at every call site (slow to compile): only for helpers that
+        return array views, which a compiled function cannot return without Numba's runtime.
+    specialize : bool
+        With ``inline=True``: one version per constant value of an argument (a row count that
+        must fold away), as Numba does by default; otherwise constants are runtime values.
     """
     options = dict(extra, fastmath=False) if exact else extra
 
     def decorate(fn):
-        return _njit(fn, **options)
+        return _njit(fn, inline=inline, specialize=specialize, **options)
 
     return decorate if function is None else decorate(function)
 
@@ -136,9 +138,11 @@ _PACKAGE = pathlib.Path(__file__).resolve().parent
 
 
 def _kernel_sources_stamp():
-    """A hash of every kernel source file (and this one) and of the vector width."""
+    """A hash of every kernel source file (and this one and the dispatchers') and of the vector
+    width."""
     digest = hashlib.sha256(str(VECTOR_BITS).encode())
-    for path in sorted(_PACKAGE.joinpath("kernels").glob("*.py")) + [pathlib.Path(__file__)]:
+    sources = sorted(_PACKAGE.joinpath("kernels").glob("*.py"))
+    for path in sources + [pathlib.Path(__file__), _PACKAGE / "_dispatch.py"]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.digest()

@@ -58,7 +58,7 @@ def like(x, value):
     raise NotImplementedError("like() is only callable inside Numba kernels")
 
 
-@overload(like, inline="always")
+@overload(like)
 def _like_overload(x, value):
     if isinstance(x, types.Float):
         result_type = x
@@ -84,7 +84,7 @@ def activation_code(name, output=False):
     return table[name]
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def activate(code, z):
     """g(z) for one element. SOFTMAX is not elementwise and is handled by the caller."""
     if code == RELU:
@@ -99,7 +99,7 @@ def activate(code, z):
     return z
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def backprop_at_input(code, da, z):
     """dZ = dA * g'(Z) for one element, with g' evaluated at the pre-activation ``z``.
 
@@ -119,7 +119,7 @@ def backprop_at_input(code, da, z):
     return da
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def backprop_at_output(code, da, a):
     """dZ = dA * g'(Z) for one element, with g' recovered from the activation ``a = g(z)``.
 
@@ -168,7 +168,7 @@ def backprop_array(code, dA, Z, dZ):
             dZ[j, i] = backprop_at_input(code, dA[j, i], Z[j, i])
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def _vector_activation(code, z, one):
     """Lane-wise tanh(z), or for SIGMOID 1 / (1 + exp(-z)); ``one`` is 1 of z's dtype."""
     if code == TANH:
@@ -177,7 +177,7 @@ def _vector_activation(code, z, one):
     return vdiv(ones, vadd(ones, vexp(vsub(vzeros(z), z))))
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def activate_block(code, A, b, Z, keep_z, r0, r1, c0, c1):
     """Bias and activation on a block of a product: ``A = g(A + b)`` (and ``Z = A + b``).
 
@@ -226,7 +226,7 @@ def activate_block(code, A, b, Z, keep_z, r0, r1, c0, c1):
                 row[c] += bias
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def _vector_backprop(code, d, g, zeros, ones, slope):
     """Lane-wise ``d * g'`` with g' from G: relu (0 where g <= 0), leaky relu (``slope * d``
     there), or from the activation A = g(z), sigmoid ``d a (1 - a)`` and tanh ``d (1 - a**2)``
@@ -240,7 +240,7 @@ def _vector_backprop(code, d, g, zeros, ones, slope):
     return vmul(d, vsub(ones, vmul(g, g)))
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def backprop_block(code, D, G, g_is_input, r0, r1, c0, c1):
     """``D = D * g'`` on a block, in place: g' at G = Z (``g_is_input``) or recovered from G = A.
 

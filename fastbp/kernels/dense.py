@@ -107,7 +107,7 @@ def scratch_shape(dims, capacity, dtype, inputs_by_rows=False):
     return (numba.config.NUMBA_NUM_THREADS if parallel else 1), need
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def _grid(M, N, L, tasks, b_cost=1):
     """Block counts ``(row_blocks, col_blocks)`` of an M x N output cut into about ``tasks``
     blocks (:func:`_block` gives each block's rows and columns).
@@ -136,7 +136,7 @@ def _grid(M, N, L, tasks, b_cost=1):
     return best_rows, best_cols
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def _block(task, M, N, L, row_blocks, col_blocks):
     """Rows and columns ``(r0, r1, c0, c1)`` of block ``task`` of the grid.
 
@@ -256,7 +256,7 @@ def _weight_gradients_block(dZ, A_prev, by_rows, dW, db, scale, l2, W, swapped, 
             db[r] = _row_sum(dZ, r) * scale
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def _row_sum(X, r):
     """Sum of row r of the C-contiguous X, a vector at a time (the scalar loop, even with
     reassociation allowed, took 0.15 us for the 10 rows of 64 of the 20-10-1 network's dZ)."""
@@ -273,7 +273,7 @@ def _row_sum(X, r):
     return vsum(total)
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def _weight_gradient_shape(n, n_prev, m, by_rows):
     """Rows and columns of the product computed for dW, and whether it is dWᵀ.
 

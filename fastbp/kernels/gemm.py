@@ -54,14 +54,14 @@ def scratch_size(block_cols, lanes, depth=KC, rows=MC):
     return _scratch_end(block_cols, 2 * lanes, min(depth, KC), min(rows, MC))
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def takes_plain_loops(rows, cols, depth):
     """Whether a block of rows x cols outputs, each a sum of ``depth`` terms, is computed by
     :func:`direct_product` rather than register tiles."""
     return depth <= DIRECT_MAX_DEPTH or rows * cols * depth <= DIRECT_MAX_MACS
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def transposes_opb(rows, depth):
     """Whether :func:`direct_product` copies a transposed opB into scratch
     (:func:`transposed_opb_elements` of it) for a block of ``rows`` rows, each a sum of ``depth``
@@ -69,25 +69,25 @@ def transposes_opb(rows, depth):
     return depth <= KC and rows > DOT_MAX_ROWS
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def transposed_opb_elements(cols, depth, lanes):
     """Scratch elements of that copy: depth x cols, plus a vector of slack (see
     :func:`transpose_into`)."""
     return depth * cols + lanes
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def round_up(value, step):
     """The smallest multiple of ``step`` not below ``value`` (both non-negative integers)."""
     return (value + step - 1) // step * step
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def _scratch_end(block_cols, NR, depth, rows):
     return (round_up(block_cols, NR) + round_up(rows, MR)) * depth + NR + MR * NR
 
 
-@kernel(inline="always")
+@kernel(inline="ir")
 def _scratch_layout(scratch, block_cols, NR, depth, rows):
     """The packed opB block (depth x block columns), the packed transposed-opA rows
     (depth x rows, plus NR elements of slack) and the tile buffer (MR x NR) in ``scratch``."""
@@ -182,7 +182,7 @@ def tile(A, a_base, a_row_step, a_k_step, rows, Bp, b_base, b_k_step, depth, nar
     vstore(out, 5 * NR + L, c51)
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def _merge_tile(out, C, c_base, ldc, rows, cols, accumulate, L):
     """Copy (or add, for a later chunk of k) the valid rows x cols of a tile into flat C."""
     first = min(cols, L)
@@ -206,7 +206,7 @@ def _merge_tile(out, C, c_base, ldc, rows, cols, accumulate, L):
             vstore_part(C, target + L, high, second)
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def _merge_tile_transposed(out, C, c_base, ldc, rows, cols, accumulate, NR):
     """Like :func:`_merge_tile`, into the transpose: tile element (i, j) to ``C[j, i]``."""
     for j in range(cols):
@@ -294,7 +294,7 @@ def pack_b(B, b_trans, c0, cols, k0, k1, packed, NR):
             vstore(packed, row + L, vload_part(flat, k * N + c0 + L, second))
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def _store_row(flat_C, at, L, v0, v1, v2, v3, n0, n1, n2, n3):
     """Store up to four vectors of one output row (n0..n3 lanes of each)."""
     vstore_part(flat_C, at, v0, n0)
@@ -303,7 +303,7 @@ def _store_row(flat_C, at, L, v0, v1, v2, v3, n0, n1, n2, n3):
     vstore_part(flat_C, at + 3 * L, v3, n3)
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def _four_rows(a0, a1, a2, a3, b, c0, c1, c2, c3, rows):
     """One vector ``b`` of a row of B' into the accumulators of the first ``rows`` of four output
     rows (``rows`` is a constant at every call site, so LLVM folds the tests away)."""
@@ -317,7 +317,7 @@ def _four_rows(a0, a1, a2, a3, b, c0, c1, c2, c3, rows):
     return c0, c1, c2, c3
 
 
-@kernel(inline="always")
+@kernel(inline=True, specialize=True)
 def _row_group(A, a_trans, flat_B, b_base, ldb, C, r, rows, c_start, c_stop):
     """Output rows ``r`` to ``r + rows`` (``rows`` a constant, 1, 2 or 4) of
     :func:`_rows_times_panel`, four vectors of columns at a time."""
@@ -364,7 +364,7 @@ def _row_group(A, a_trans, flat_B, b_base, ldb, C, r, rows, c_start, c_stop):
             _store_row(flat_C, at + 3 * ldc, L, c30, c31, c32, c33, n0, n1, n2, n3)
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def _rows_times_panel(A, a_trans, flat_B, b_base, ldb, C, r_start, r_stop, c_start, c_stop):
     """``C[r, c] = sum_k opA[r, k] * B'[k, c]`` with B'[k, c] at ``b_base + k * ldb + (c -
     c_start)`` of ``flat_B``: each output row accumulates rows of B' in registers.

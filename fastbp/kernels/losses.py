@@ -40,7 +40,7 @@ MATCHING_LOSS = {"sigmoid": BCE, "logistic": BCE, "softmax": CE, "linear": MSE, 
 NAMES = {BCE: "bce", CE: "ce", MSE: "mse"}
 
 
-@kernel(inline="always")
+@kernel(inline=True)
 def example_losses(loss, flat_Z, flat_A, flat_Y, n, m, c, count):
     """Losses of the ``count`` (at most one vector of) examples from column ``c`` on, each summed
     over the outputs: a vector with one example per lane.

@@ -287,7 +287,7 @@ def vector_lanes(array):
     raise NotImplementedError("vector_lanes() is only callable inside Numba kernels")
 
 
-@overload(vector_lanes, inline="always")
+@overload(vector_lanes)
 def _vector_lanes_overload(array):
     count = lanes(array.dtype)
     return lambda array: count

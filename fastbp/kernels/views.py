@@ -7,11 +7,11 @@ of a small network makes dozens, a tenth of its whole time. These intrinsics fil
 structure (data pointer, shape, strides) in a few instructions instead.
 """
 from numba import types
+from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 from numba.np.arrayobj import populate_array
 
-from .._config import kernel
 
 
 def _view(context, builder, source_type, source, result_type, offset, shape):
@@ -32,8 +32,26 @@ def _view(context, builder, source_type, source, result_type, offset, shape):
     return impl_ret_borrowed(context, builder, result_type, result._getvalue())
 
 
+def _check_view(context, builder, flat_type, flat, offset, rows, cols):
+    """Raise IndexError unless the (rows, cols) view from ``offset`` lies inside ``flat``."""
+    size = context.make_array(flat_type)(context, builder, flat).nitems
+    zero = context.get_constant(types.intp, 0)
+    end = builder.add(offset, builder.mul(rows, cols))
+    outside = builder.or_(builder.or_(builder.icmp_signed("<", offset, zero),
+                                      builder.icmp_signed("<", rows, zero)),
+                          builder.or_(builder.icmp_signed("<", cols, zero),
+                                      builder.icmp_signed(">", end, size)))
+    with cgutils.if_unlikely(builder, outside):
+        context.call_conv.return_user_exc(builder, IndexError,
+                                          ("matrix view outside its flat array",))
+
+
 @intrinsic
-def _matrix_view(typingctx, flat, offset, rows, cols):
+def matrix(typingctx, flat, offset, rows, cols):
+    """The (rows, cols) C-contiguous view of the 1-D ``flat`` starting at element ``offset``.
+
+    Raises IndexError if the view would not lie inside ``flat``.
+    """
     if not (isinstance(flat, types.Array) and flat.ndim == 1 and flat.layout == "C"):
         return None
     result_type = flat.copy(ndim=2, layout="C")
@@ -41,6 +59,7 @@ def _matrix_view(typingctx, flat, offset, rows, cols):
     def codegen(context, builder, signature, args):
         offset_, rows_, cols_ = (context.cast(builder, value, kind, types.intp)
                                  for value, kind in zip(args[1:], signature.args[1:]))
+        _check_view(context, builder, signature.args[0], args[0], offset_, rows_, cols_)
         return _view(context, builder, signature.args[0], args[0], result_type, offset_,
                      [rows_, cols_])
 
@@ -48,7 +67,8 @@ def _matrix_view(typingctx, flat, offset, rows, cols):
 
 
 @intrinsic
-def _flat_view(typingctx, array):
+def as_flat(typingctx, array):
+    """The 1-D view of every element of the C-contiguous ``array``, as ``array.reshape(-1)``."""
     if not (isinstance(array, types.Array) and array.layout == "C"):
         return None
     result_type = array.copy(ndim=1, layout="C")
@@ -60,20 +80,3 @@ def _flat_view(typingctx, array):
                      context.get_constant(types.intp, 0), [size])
 
     return result_type(array), codegen
-
-
-@kernel(inline="always")
-def matrix(flat, offset, rows, cols):
-    """The (rows, cols) C-contiguous view of the 1-D ``flat`` starting at element ``offset``.
-
-    Raises IndexError if the view would not lie inside ``flat``.
-    """
-    if offset < 0 or rows < 0 or cols < 0 or offset + rows * cols > flat.shape[0]:
-        raise IndexError("matrix view outside its flat array")
-    return _matrix_view(flat, offset, rows, cols)
-
-
-@kernel(inline="always")
-def as_flat(array):
-    """The 1-D view of every element of the C-contiguous ``array``, as ``array.reshape(-1)``."""
-    return _flat_view(array)
