@@ -1,12 +1,10 @@
 """Every Numba option fastbp uses, in one place.
 
 Kernels never pass options to ``numba.njit`` themselves: they are decorated with :func:`kernel`
-(serial) or compiled twice with :func:`serial_and_parallel`, so the flags below are the whole story.
+(serial) or :func:`parallel_kernel`, so the flags below are the whole story. How kernels are
+compiled and linked to each other is ``fastbp._dispatch``'s job.
 """
-import hashlib
 import os
-import pathlib
-import types
 
 import numba
 
@@ -16,17 +14,20 @@ import numba
 #: propagate NaN and inf exactly as NumPy does. ``afn`` is left out so exp/log/tanh stay accurate.
 FASTMATH = frozenset({"nsz", "arcp", "contract", "reassoc"})
 
-#: Cache compiled kernels on disk (keyed on the CPU, so it is safe with ``parallel=True``).
-#: Set ``FASTBP_CACHE=0`` to compile afresh every process.
+#: Cache compiled kernels on disk (keyed on the CPU, so it is safe with ``parallel=True``; see
+#: ``fastbp._cache`` for where and when). Set ``FASTBP_CACHE=0`` to compile afresh every process.
 CACHE = os.environ.get("FASTBP_CACHE", "1") != "0"
 
 #: NumPy's error model: a float divided by zero gives inf/NaN instead of raising, as NumPy does.
 #: The course drop-in relies on it (``Y / AL`` with ``AL == 0``).
 ERROR_MODEL = "numpy"
 
-#: A sum with fewer multiply-adds than this runs serially: entering a parallel region costs a few
-#: microseconds (see shared/PERFORMANCE.md), more than small sums take on one core.
-PARALLEL_MIN_FLOPS = 300_000
+#: A sum of fewer floating-point operations than this runs on the calling thread. Entering a
+#: parallel region costs microseconds, and Numba's OpenMP threads then spin between regions,
+#: which is what made two-thread processes bimodal (shared/PERFORMANCE.md): the digits network's
+#: largest products (1 MFLOP) gained nothing from a second thread even in a good process. At
+#: this size a block is still tens of microseconds of work for each of two threads.
+PARALLEL_MIN_FLOPS = 4_000_000
 
 #: An elementwise pass (update, transpose, gather) over fewer elements than this runs serially.
 PARALLEL_MIN_ELEMENTS = 200_000
@@ -75,6 +76,7 @@ def _njit(function, inline=False, specialize=False, **options):
     dispatcher = kind(py_func=function, locals={}, targetoptions=options)
     if CACHE:
         dispatcher.enable_caching()
+    _dispatch.DISPATCHERS.append(dispatcher)
     return dispatcher
 
 
@@ -112,72 +114,7 @@ def parallel_kernel(function):
     return _njit(function, parallel=True)
 
 
-def serial_and_parallel(function):
-    """Compile one plain function twice: serially and with ``parallel=True``.
-
-    Inside the serial copy ``prange`` is an ordinary ``range``. Callers pick the copy by the size
-    of the work (:data:`PARALLEL_MIN_FLOPS`), never by the thread count, so a result does not
-    depend on how many threads run it.
-
-    Returns
-    -------
-    (serial, parallel) : tuple of Numba dispatchers
-    """
-    # Numba's disk cache names an entry after the function's qualified name and does not key it on
-    # ``parallel``: the parallel copy needs a name of its own, or the two would load each other.
-    twin = types.FunctionType(function.__code__, function.__globals__, function.__name__,
-                              function.__defaults__, function.__closure__)
-    twin.__qualname__ = function.__qualname__ + "_parallel"
-    twin.__doc__ = function.__doc__
-    twin.__module__ = function.__module__
-    return _njit(function), _njit(twin, parallel=True)
-
-
-# --------------------------------------------------------------------------- disk cache stamps
-_PACKAGE = pathlib.Path(__file__).resolve().parent
-
-
-def _kernel_sources_stamp():
-    """A hash of every kernel source file (and this one and the dispatchers') and of the vector
-    width."""
-    digest = hashlib.sha256(str(VECTOR_BITS).encode())
-    sources = sorted(_PACKAGE.joinpath("kernels").glob("*.py"))
-    for path in sources + [pathlib.Path(__file__), _PACKAGE / "_dispatch.py"]:
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.digest()
-
-
-def _install_cache_locator():
-    """Stamp fastbp's cached kernels with all kernel sources, not only their own file.
-
-    Numba invalidates a cached function when *its* file changes, but the cached machine code also
-    holds every kernel it calls: after an edit to ``gemm.py`` a cached ``dense.py`` kernel would
-    still run the old product (with the old scratch layout). This locator, used only for files
-    inside ``fastbp/``, makes any kernel edit invalidate every fastbp cache entry. It relies on
-    Numba's locator classes; if they are missing, Numba's default behaviour stays.
-    """
-    try:
-        from numba.core import caching
-        from numba.core.caching import InTreeCacheLocator
-        locators = getattr(caching, "CacheImpl", getattr(caching, "_CacheImpl", None))
-        locators = locators._locator_classes
-    except (ImportError, AttributeError):  # pragma: no cover - a Numba without these internals
-        return
-
-    class FastbpCacheLocator(InTreeCacheLocator):
-        @classmethod
-        def from_function(cls, py_func, py_file):
-            if not pathlib.Path(py_file).resolve().is_relative_to(_PACKAGE):
-                return None
-            return super().from_function(py_func, py_file)
-
-        def get_source_stamp(self):
-            return _kernel_sources_stamp()
-
-    if not any(c.__name__ == "FastbpCacheLocator" for c in locators):
-        locators.insert(0, FastbpCacheLocator)
-
-
 if CACHE:
-    _install_cache_locator()
+    from . import _cache
+
+    _cache.install(VECTOR_BITS)

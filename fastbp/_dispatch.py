@@ -30,6 +30,9 @@ from numba.core.registry import CPUDispatcher
 #: Separately compiled kernels by (module, qualified name), for :class:`LoadKernel`.
 _SEPARATE = {}
 
+#: Every dispatcher made by ``_config.kernel`` and ``parallel_kernel`` (to count what compiled).
+DISPATCHERS = []
+
 
 class RuntimeArgumentsDispatcher(CPUDispatcher):
     """Compiles one version per argument *types*, never per constant value: flags and sizes

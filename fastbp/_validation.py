@@ -45,6 +45,10 @@ def check_array(array, name, dtype, ndim=2):
     if converted.size == 0:
         raise ValueError(f"{name} is empty (shape {converted.shape})")
     converted = np.asarray(converted, dtype=dtype)
+    if not converted.flags.writeable:
+        # the kernels never write it, but Numba types a read-only array apart and would compile
+        # every kernel that sees it again (a memmap opened "r", a broadcast, an unpickled array)
+        converted = np.array(converted)
     # min and max propagate NaN and reach inf without a temporary the size of the data
     if not (np.isfinite(converted.min()) and np.isfinite(converted.max())):
         count = int(converted.size - np.isfinite(converted).sum())

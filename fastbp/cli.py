@@ -1,4 +1,4 @@
-"""The ``fastbp`` command: ``fastbp train`` and ``fastbp compare``.
+"""The ``fastbp`` command: ``fastbp train``, ``fastbp compare`` and ``fastbp warmup``.
 
 ``fastbp train`` trains one network on a data set that scikit-learn ships or on a user's
 .csv/.npz file and reports held-out accuracy or R²; ``fastbp compare`` trains the same network
@@ -138,6 +138,15 @@ def build_parser():
                       help="seed of the split, the starting parameters and the shuffling "
                       f"(default: {d['seed']})")
     comp.set_defaults(run=run_compare)
+
+    warm = commands.add_parser(
+        "warmup", help="compile every kernel into the disk cache (for images and CI caches)",
+        description="Compile fastbp's kernels for both dtypes into Numba's disk cache, one "
+        "process per dtype side by side, so that no later process compiles at run time. Run it "
+        "once after installing (a Docker image's build step, a CI cache).")
+    warm.add_argument("--dtype", choices=DTYPES, action="append",
+                      help="only this dtype (repeatable; default: both)")
+    warm.set_defaults(run=run_warmup)
     return parser
 
 
@@ -165,7 +174,7 @@ def main(argv=None):
     except SystemExit as done:  # --help, --version or an argparse error (already printed)
         return done.code if isinstance(done.code, int) else 1
     if options.command is None:
-        print("fastbp: error: choose a command, train or compare (see fastbp --help)",
+        print("fastbp: error: choose a command, train, compare or warmup (see fastbp --help)",
               file=sys.stderr)
         return 2
     try:
@@ -387,6 +396,12 @@ def _plot(path, network, data, dims):
 
 
 # ----------------------------------------------------------------------------------- compare
+def run_warmup(options):
+    from . import warmup
+
+    return warmup.run(tuple(options.dtype or DTYPES))
+
+
 def run_compare(options):
     from .bench import compare
 

@@ -15,15 +15,21 @@ import numba
 import numpy as np
 
 from .kernels import activations as act
+from .kernels import loop, optim
 from .kernels.dense import (dense_forward, dense_input_gradients, dense_weight_gradients,
                             scratch_elements)
 from .kernels.losses import course_cost, course_output_gradient
 from .kernels.optim import scaled_difference
+from .network import Network
 from .reference import initialize_parameters_deep
 
 __all__ = ["initialize_parameters_deep", "linear_forward", "linear_activation_forward",
            "L_model_forward", "compute_cost", "linear_backward", "linear_activation_backward",
            "L_model_backward", "update_parameters", "predict", "L_layer_model"]
+
+
+#: The course records (and prints) the cost every this many iterations.
+_COST_EVERY = 100
 
 
 def _working_dtype(*arrays):
@@ -125,7 +131,8 @@ def _backward(dZ, A_prev, W):
     scratch = _scratch(dtype)
     dW = np.empty((n, n_prev), dtype)
     db = np.empty(n, dtype)
-    dense_weight_gradients(dZ, A_prev, dW, db, dtype.type(1.0 / m), dtype.type(0), W, scratch)
+    dense_weight_gradients(dZ, A_prev, dW, db, dtype.type(1.0 / m), dtype.type(0), W, scratch,
+                           False)
     dA_prev = np.empty((n_prev, m), dtype)
     dense_input_gradients(dZ, W, act.LINEAR, dA_prev, False, dA_prev, scratch)
     return dA_prev, dW, db.reshape(n, 1)
@@ -207,16 +214,39 @@ def L_layer_model(X, Y, layers_dims, learning_rate=0.0075, num_iterations=3000, 
     """The course's training loop: returns ``(parameters, costs)``, a cost every 100 iterations.
 
     Parameters start from ``initialize_parameters_deep(layers_dims, seed=1)`` as in the course.
+    The iterations run in one compiled loop (``kernels.loop.course_iterations``, a call per 100
+    iterations) with the course's formulas; it never builds the caches or ``dA0`` that the
+    function-by-function loop must return.
     """
-    costs = []
     parameters = initialize_parameters_deep(layers_dims, seed=1)
-    for i in range(num_iterations):
-        AL, caches = L_model_forward(X, parameters)
-        cost = compute_cost(AL, Y)
-        grads = L_model_backward(AL, Y, caches)
-        parameters = update_parameters(parameters, grads, learning_rate)
-        if print_cost and (i % 100 == 0 or i == num_iterations - 1):
-            print("Cost after iteration {}: {}".format(i, cost))
-        if i % 100 == 0:
-            costs.append(cost)
-    return parameters, costs
+    dims = [int(n) for n in layers_dims]
+    dtype = _working_dtype(X, Y, *parameters.values())
+    X = _matrix(X, "X", dtype)
+    Y = _matrix(Y, "Y", dtype)
+    if X.shape[0] != dims[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but layers_dims starts with {dims[0]} inputs")
+    if Y.shape != (dims[-1], X.shape[1]):
+        raise ValueError(f"Y must have shape {(dims[-1], X.shape[1])} to match AL, got {Y.shape}")
+    iterations = int(num_iterations)
+    net = Network(dims, activations="relu", output="sigmoid", dtype=dtype)
+    for key, value in parameters.items():
+        net.parameters[key] = value
+    net._select_optimizer("sgd")
+    state, step = net._optimizer_state()
+    hyper = np.zeros(optim.N_HYPER)
+    hyper[optim.LEARNING_RATE] = learning_rate
+    work = net._work(X.shape[1])
+    dAL = np.empty_like(Y)
+    costs = []
+    for start in range(0, iterations, _COST_EVERY):
+        count = min(_COST_EVERY, iterations - start)
+        last = start + count - 1
+        first_cost, last_cost = loop.course_iterations(X, Y, count, last == iterations - 1,
+                                                       net._model(), work, dAL, state, hyper,
+                                                       step)
+        costs.append(float(first_cost))
+        if print_cost:
+            print("Cost after iteration {}: {}".format(start, float(first_cost)))
+            if last == iterations - 1 and last != start:
+                print("Cost after iteration {}: {}".format(last, float(last_cost)))
+    return {key: np.array(value) for key, value in net.parameters.items()}, costs

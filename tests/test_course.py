@@ -205,6 +205,49 @@ def test_L_layer_model_matches_reference():
         assert_close(params[key], params_ref[key], tol=1e-9, what=key)
 
 
+def test_L_layer_model_prints_and_records_like_the_course(capsys):
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((4, 30))
+    Y = (X[0:1] > 0).astype(np.float64)
+    dims = [4, 3, 1]
+    params, costs = course.L_layer_model(X, Y, dims, learning_rate=0.05, num_iterations=250,
+                                         print_cost=True)
+    printed = capsys.readouterr().out.splitlines()
+    ref.L_layer_model(X, Y, dims, learning_rate=0.05, num_iterations=250, print_cost=True)
+    printed_ref = capsys.readouterr().out.splitlines()
+    # iterations 0, 100, 200 and the last one, 249: the same lines, costs to rounding
+    assert [line.rsplit(":", 1)[0] for line in printed] == [
+        line.rsplit(":", 1)[0] for line in printed_ref] == [
+        f"Cost after iteration {i}" for i in (0, 100, 200, 249)]
+    assert_close([float(line.rsplit(":", 1)[1]) for line in printed],
+                 [float(line.rsplit(":", 1)[1]) for line in printed_ref], tol=1e-9)
+    assert len(costs) == 3
+
+
+def test_L_layer_model_lets_nan_and_inf_flow_like_numpy():
+    # a learning rate this large drives AL to exactly 0 or 1: inf costs, then NaN parameters,
+    # and training goes on regardless, as in the course's NumPy
+    rng = np.random.default_rng(6)
+    X = 50 * rng.standard_normal((5, 24))
+    Y = (X[0:1] > 0).astype(np.float64)
+    dims = [5, 4, 1]
+    with np.errstate(all="ignore"):
+        params, costs = course.L_layer_model(X, Y, dims, learning_rate=500.0, num_iterations=201)
+        params_ref, costs_ref = ref.L_layer_model(X, Y, dims, learning_rate=500.0,
+                                                  num_iterations=201)
+    assert not np.isfinite(costs_ref).all()
+    assert_same_nonfinite(costs, np.array(costs_ref, dtype=np.float64), what="costs")
+    for key in params_ref:
+        assert_same_nonfinite(params[key], params_ref[key], what=key)
+
+
+@pytest.mark.parametrize("X_shape, Y_shape", [((5, 10), (1, 10)), ((4, 10), (1, 9)),
+                                               ((4, 10), (2, 10))])
+def test_L_layer_model_names_mismatched_shapes(X_shape, Y_shape):
+    with pytest.raises(ValueError, match="X has|Y must have"):
+        course.L_layer_model(np.zeros(X_shape), np.zeros(Y_shape), [4, 3, 1], num_iterations=1)
+
+
 # ---------------------------------------------------------------------- any input, valid or not
 def _with_edge_values(AL):
     AL = AL.copy()

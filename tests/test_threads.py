@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2,
 
 #: W2 alone (400 x 512) is above PARALLEL_MIN_ELEMENTS, so the update is
 #: parallel; a batch of 64 puts every dense sum above PARALLEL_MIN_FLOPS.
-DIMS = [64, 512, 400, 10]
+DIMS = [96, 512, 400, 80]
 BATCH = 64
 
 

@@ -13,8 +13,9 @@ input gradients    dZ_prev = (Wᵀ · dZ) * g'_prev                Wᵀ (opA tra
 Each sum is cut into a grid of output blocks, one parallel task each; a task computes its block with
 ``gemm.block_product`` and applies the elementwise work (bias and activation, scale and penalty, or
 the previous layer's g') to it while it is still in cache. Every output is summed in the same order
-whatever the grid or the number of threads, so results are bit-identical with 1 or 2 threads. Each
-kernel exists serially and in parallel; the ``dense_*`` entry points choose by the amount of work.
+whatever the grid or the number of threads, so results are bit-identical with 1 or 2 threads. The
+three ``dense_*`` entry points share one compiled entry, :func:`dense_sum`, which runs the blocks
+serially or as parallel tasks by the amount of work.
 
 ``scratch`` is a (threads, size) array of per-thread packing buffers, rows at least
 :func:`scratch_elements` long; ``numba.get_thread_id()`` picks the row, which affects only where
@@ -24,8 +25,7 @@ import numba
 import numpy as np
 from numba import prange
 
-from .._config import (PARALLEL_MIN_ELEMENTS, PARALLEL_MIN_FLOPS, kernel, parallel_kernel,
-                       serial_and_parallel)
+from .._config import PARALLEL_MIN_FLOPS, kernel, parallel_kernel
 from .activations import LINEAR, SOFTMAX, activate_block, backprop_block
 from .gemm import (KC, MC, MR, block_product, scratch_size, takes_plain_loops,
                    transposed_opb_elements, transposes_opb)
@@ -153,124 +153,10 @@ def _block(task, M, N, L, row_blocks, col_blocks):
             j * panels // col_blocks * NR, min((j + 1) * panels // col_blocks * NR, N))
 
 
-@kernel
-def _forward_block(A_prev, W, b, code, A, Z, keep_z, r0, r1, c0, c1, scratch):
-    block_product(W, False, A_prev, False, A, False, r0, r1, c0, c1, scratch)
-    activate_block(LINEAR if code == SOFTMAX else code, A, b, Z, keep_z, r0, r1, c0, c1)
-
-
-@parallel_kernel
-def _forward_parallel(A_prev, W, b, code, A, Z, keep_z, scratch):
-    n, m = A.shape
-    row_blocks, col_blocks = _grid(n, m, vector_lanes(A), PARALLEL_TASKS)
-    for task in prange(row_blocks * col_blocks):
-        r0, r1, c0, c1 = _block(task, n, m, vector_lanes(scratch), row_blocks, col_blocks)
-        _forward_block(A_prev, W, b, code, A, Z, keep_z, r0, r1, c0, c1,
-                       scratch[numba.get_thread_id()])
-
-
-def _softmax_columns(A):
-    """Softmax of each column of A (n, m) in place, a vector of L columns at a time: rows of a
-    neuron-major array are contiguous along the examples, so each step is whole vectors and
-    the exps are :func:`simd.vexp`'s."""
-    n, m = A.shape
-    L = vector_lanes(A)
-    flat = as_flat(A)
-    for chunk in prange((m + L - 1) // L):
-        c = chunk * L
-        count = min(L, m - c)
-        largest = vload_part(flat, c, count)
-        for r in range(1, n):
-            largest = vmax(largest, vload_part(flat, r * m + c, count))
-        total = vzeros(A)
-        for r in range(n):
-            e = vexp(vsub(vload_part(flat, r * m + c, count), largest))
-            vstore_part(flat, r * m + c, e, count)
-            total = vadd(total, e)
-        for r in range(n):
-            vstore_part(flat, r * m + c, vdiv(vload_part(flat, r * m + c, count), total), count)
-
-
-_softmax_serial, _softmax_parallel = serial_and_parallel(_softmax_columns)
-
-
-@kernel
-def dense_forward(A_prev, W, b, code, A, Z, keep_z, scratch):
-    """Forward pass of one dense layer, bias and activation fused into the product.
-
-    ``Z = W · A_prev + b`` and ``A = g(Z)``.
-
-    Parameters
-    ----------
-    A_prev : ndarray, shape (n_prev, m)
-    W : ndarray, shape (n, n_prev)
-    b : ndarray, shape (n,)
-    code : int
-        Activation code (see ``activations``); SOFTMAX normalizes each column (example).
-    A : ndarray, shape (n, m)
-        Receives g(Z).
-    Z : ndarray, shape (n, m)
-        Receives Z when ``keep_z`` (the output layer's logits, for a stable loss).
-    scratch : ndarray, shape (threads, scratch_elements)
-    """
-    n, m = A.shape
-    if 2 * n * m * A_prev.shape[0] >= PARALLEL_MIN_FLOPS:
-        _forward_parallel(A_prev, W, b, code, A, Z, keep_z, scratch)
-    else:
-        row_blocks, col_blocks = _grid(n, m, vector_lanes(A), 1)
-        for task in range(row_blocks * col_blocks):
-            r0, r1, c0, c1 = _block(task, n, m, vector_lanes(scratch), row_blocks, col_blocks)
-            _forward_block(A_prev, W, b, code, A, Z, keep_z, r0, r1, c0, c1, scratch[0])
-    if code == SOFTMAX:
-        if n * m >= PARALLEL_MIN_ELEMENTS:
-            _softmax_parallel(A)
-        else:
-            _softmax_serial(A)
-
-
-@kernel
-def _weight_gradients_block(dZ, A_prev, by_rows, dW, db, scale, l2, W, swapped, r0, r1, c0, c1,
-                            scratch):
-    """Block (r0:r1, c0:c1) of dW, or with ``swapped`` of dWᵀ, with scale, L2 and db fused.
-
-    ``by_rows``: A_prev is given example-major, (m, n_prev), so it is opB untransposed."""
-    if swapped:
-        # dWᵀ = A_prev · dZᵀ: A_prev is read in place and only the small dZ is transposed
-        block_product(A_prev, False, dZ, True, dW, True, r0, r1, c0, c1, scratch)
-        r0, r1, c0, c1 = c0, c1, r0, r1
-    else:
-        block_product(dZ, False, A_prev, not by_rows, dW, False, r0, r1, c0, c1, scratch)
-    # loops over views of a row from 0 vectorize; indexed from c0 they stayed scalar
-    for r in range(r0, r1):
-        row = dW[r, c0:c1]
-        if l2 == 0:
-            for c in range(row.shape[0]):
-                row[c] *= scale
-        else:
-            w_row = W[r, c0:c1]
-            for c in range(row.shape[0]):
-                row[c] = row[c] * scale + l2 * w_row[c]
-    if c0 == 0:
-        # db rides with the first column block of its rows: the same rows of dZ
-        for r in range(r0, r1):
-            db[r] = _row_sum(dZ, r) * scale
-
-
-@kernel(inline=True)
-def _row_sum(X, r):
-    """Sum of row r of the C-contiguous X, a vector at a time (the scalar loop, even with
-    reassociation allowed, took 0.15 us for the 10 rows of 64 of the 20-10-1 network's dZ)."""
-    L = vector_lanes(X)
-    flat = as_flat(X)
-    start = r * X.shape[1]
-    stop = start + X.shape[1]
-    full_stop = start + X.shape[1] // L * L
-    total = vzeros(X)
-    for i in range(start, full_stop, L):
-        total = vadd(total, vload(flat, i))
-    if stop > full_stop:
-        total = vadd(total, vload_part(flat, full_stop, stop - full_stop))
-    return vsum(total)
+#: The three sums of a dense layer (:func:`dense_sum`'s ``op``).
+FORWARD = 0
+WEIGHT_GRADIENTS = 1
+INPUT_GRADIENTS = 2
 
 
 @kernel(inline=True)
@@ -300,19 +186,165 @@ def transposes_inputs(n, n_prev, m):
             and transposes_opb.py_func(rows, m))
 
 
-@parallel_kernel
-def _weight_gradients_parallel(dZ, A_prev, by_rows, dW, db, scale, l2, W, scratch):
-    rows, cols, swapped = _weight_gradient_shape(dW.shape[0], dW.shape[1], dZ.shape[1], by_rows)
-    row_blocks, col_blocks = _grid(rows, cols, vector_lanes(dW), PARALLEL_TASKS,
-                                   1 if by_rows else TRANSPOSED_PACK_COST)
-    for task in prange(row_blocks * col_blocks):
-        r0, r1, c0, c1 = _block(task, rows, cols, vector_lanes(scratch), row_blocks, col_blocks)
-        _weight_gradients_block(dZ, A_prev, by_rows, dW, db, scale, l2, W, swapped, r0, r1, c0,
-                                c1, scratch[numba.get_thread_id()])
+@kernel(inline=True)
+def _sum_shape(op, P, out, by_rows):
+    """The product computed for a sum: its rows, columns and terms, whether it is dWᵀ, and the
+    relative cost of packing its opB (see :func:`_grid`)."""
+    if op == WEIGHT_GRADIENTS:
+        rows, cols, swapped = _weight_gradient_shape(out.shape[0], out.shape[1], P.shape[1],
+                                                     by_rows)
+        return rows, cols, P.shape[1], swapped, 1 if by_rows else TRANSPOSED_PACK_COST
+    depth = P.shape[0] if op == INPUT_GRADIENTS else P.shape[1]
+    return out.shape[0], out.shape[1], depth, False, 1
 
 
 @kernel
-def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch, by_rows=False):
+def _sum_block(op, P, Q, R, out, vec, code, flag, swapped, scale, l2, r0, r1, c0, c1, scratch):
+    """Block (r0:r1, c0:c1) of one of the three sums (see :func:`dense_sum` for the operands),
+    its elementwise work applied while the block is in cache."""
+    if op == FORWARD:
+        block_product(P, False, Q, False, out, False, r0, r1, c0, c1, scratch)
+        activate_block(LINEAR if code == SOFTMAX else code, out, vec, R, flag, r0, r1, c0, c1)
+        return
+    if op == INPUT_GRADIENTS:
+        block_product(P, True, Q, False, out, False, r0, r1, c0, c1, scratch)
+        backprop_block(code, out, R, flag, r0, r1, c0, c1)
+        return
+    # weight gradients: P = dZ, Q = A_prev (example-major with ``flag``), out = dW, R = W
+    if swapped:
+        # dWᵀ = A_prev · dZᵀ: A_prev is read in place and only the small dZ is transposed
+        block_product(Q, False, P, True, out, True, r0, r1, c0, c1, scratch)
+        r0, r1, c0, c1 = c0, c1, r0, r1
+    else:
+        block_product(P, False, Q, not flag, out, False, r0, r1, c0, c1, scratch)
+    # loops over views of a row from 0 vectorize; indexed from c0 they stayed scalar
+    for r in range(r0, r1):
+        row = out[r, c0:c1]
+        if l2 == 0:
+            for c in range(row.shape[0]):
+                row[c] *= scale
+        else:
+            w_row = R[r, c0:c1]
+            for c in range(row.shape[0]):
+                row[c] = row[c] * scale + l2 * w_row[c]
+    if c0 == 0:
+        # db rides with the first column block of its rows: the same rows of dZ
+        for r in range(r0, r1):
+            vec[r] = _row_sum(P, r) * scale
+
+
+@parallel_kernel
+def _sum_parallel(op, P, Q, R, out, vec, code, flag, scale, l2, scratch):
+    """:func:`dense_sum`'s blocks as parallel tasks, each on the calling thread's scratch row."""
+    rows, cols, depth, swapped, b_cost = _sum_shape(op, P, out, flag)
+    row_blocks, col_blocks = _grid(rows, cols, vector_lanes(out), PARALLEL_TASKS, b_cost)
+    for task in prange(row_blocks * col_blocks):
+        # prange counts in unsigned integers: one signed type keeps _block compiled once
+        r0, r1, c0, c1 = _block(np.int64(task), rows, cols, vector_lanes(scratch), row_blocks,
+                                col_blocks)
+        _sum_block(op, P, Q, R, out, vec, code, flag, swapped, scale, l2, r0, r1, c0, c1,
+                   scratch[numba.get_thread_id()])
+
+
+@kernel
+def _softmax_columns(A):
+    """Softmax of each column of A (n, m) in place, a vector of L columns at a time: rows of a
+    neuron-major array are contiguous along the examples, so each step is whole vectors and
+    the exps are :func:`simd.vexp`'s."""
+    n, m = A.shape
+    L = vector_lanes(A)
+    flat = as_flat(A)
+    for c in range(0, m, L):
+        count = min(L, m - c)
+        largest = vload_part(flat, c, count)
+        for r in range(1, n):
+            largest = vmax(largest, vload_part(flat, r * m + c, count))
+        total = vzeros(A)
+        for r in range(n):
+            e = vexp(vsub(vload_part(flat, r * m + c, count), largest))
+            vstore_part(flat, r * m + c, e, count)
+            total = vadd(total, e)
+        for r in range(n):
+            vstore_part(flat, r * m + c, vdiv(vload_part(flat, r * m + c, count), total), count)
+
+
+@kernel
+def dense_sum(op, P, Q, R, out, vec, code, flag, scale, l2, scratch):
+    """One of the three sums of a dense layer, cut into blocks, with its elementwise work fused.
+
+    ==================  =========  =============  ===========  ==========  ======  ===========
+    ``op``              P          Q              R            out         vec     flag
+    ==================  =========  =============  ===========  ==========  ======  ===========
+    FORWARD             W          A_prev         Z            A           b       keep Z
+    WEIGHT_GRADIENTS    dZ         A_prev         W (for L2)   dW          db      by rows
+    INPUT_GRADIENTS     W          dZ             G (Z or A)   dZ_prev     --      G is Z
+    ==================  =========  =============  ===========  ==========  ======  ===========
+
+    See :func:`dense_forward`, :func:`dense_weight_gradients` and :func:`dense_input_gradients`
+    for each sum's formula and shapes. One entry for all three, so each of the block loop, the
+    parallel region and the product is compiled once.
+
+    The blocks run as parallel tasks when the sum has at least ``PARALLEL_MIN_FLOPS`` and
+    ``scratch`` has a row per thread; with a single row of scratch everything runs on the calling
+    thread (a forked child's workspaces are built so: an OpenMP pool cannot survive a fork).
+    Each output is summed in the same order either way.
+    """
+    rows, cols, depth, swapped, b_cost = _sum_shape(op, P, out, flag)
+    if scratch.shape[0] > 1 and 2 * rows * cols * depth >= PARALLEL_MIN_FLOPS:
+        _sum_parallel(op, P, Q, R, out, vec, code, flag, scale, l2, scratch)
+    else:
+        row_blocks, col_blocks = _grid(rows, cols, vector_lanes(out), 1, b_cost)
+        for task in range(row_blocks * col_blocks):
+            r0, r1, c0, c1 = _block(task, rows, cols, vector_lanes(scratch), row_blocks,
+                                    col_blocks)
+            _sum_block(op, P, Q, R, out, vec, code, flag, swapped, scale, l2, r0, r1, c0, c1,
+                       scratch[0])
+    if op == FORWARD and code == SOFTMAX:
+        _softmax_columns(out)
+
+
+@kernel(inline=True)
+def dense_forward(A_prev, W, b, code, A, Z, keep_z, scratch):
+    """Forward pass of one dense layer, bias and activation fused into the product.
+
+    ``Z = W · A_prev + b`` and ``A = g(Z)``.
+
+    Parameters
+    ----------
+    A_prev : ndarray, shape (n_prev, m)
+    W : ndarray, shape (n, n_prev)
+    b : ndarray, shape (n,)
+    code : int
+        Activation code (see ``activations``); SOFTMAX normalizes each column (example).
+    A : ndarray, shape (n, m)
+        Receives g(Z).
+    Z : ndarray, shape (n, m)
+        Receives Z when ``keep_z`` (the output layer's logits, for a stable loss).
+    scratch : ndarray, shape (threads, scratch_elements)
+    """
+    zero = A.dtype.type(0)
+    dense_sum(FORWARD, W, A_prev, Z, A, b, code, keep_z, zero, zero, scratch)
+
+
+@kernel(inline=True)
+def _row_sum(X, r):
+    """Sum of row r of the C-contiguous X, a vector at a time (the scalar loop, even with
+    reassociation allowed, took 0.15 us for the 10 rows of 64 of the 20-10-1 network's dZ)."""
+    L = vector_lanes(X)
+    flat = as_flat(X)
+    start = r * X.shape[1]
+    stop = start + X.shape[1]
+    full_stop = start + X.shape[1] // L * L
+    total = vzeros(X)
+    for i in range(start, full_stop, L):
+        total = vadd(total, vload(flat, i))
+    if stop > full_stop:
+        total = vadd(total, vload_part(flat, full_stop, stop - full_stop))
+    return vsum(total)
+
+
+@kernel(inline=True)
+def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch, by_rows):
     """Weight and bias gradients of one dense layer in one pass.
 
     ``dW = scale * dZ · A_prevᵀ + l2 * W`` and ``db = scale * sum_i dZ[:, i]``, sums over the
@@ -336,36 +368,10 @@ def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch, by_rows=Fa
         A_prev is given example-major (a C-contiguous copy of its transpose), read in place
         instead of transposed (see :func:`transposes_inputs`).
     """
-    n, n_prev = dW.shape
-    if 2 * n * dZ.shape[1] * n_prev >= PARALLEL_MIN_FLOPS:
-        _weight_gradients_parallel(dZ, A_prev, by_rows, dW, db, scale, l2, W, scratch)
-    else:
-        rows, cols, swapped = _weight_gradient_shape(n, n_prev, dZ.shape[1], by_rows)
-        row_blocks, col_blocks = _grid(rows, cols, vector_lanes(dW), 1,
-                                       1 if by_rows else TRANSPOSED_PACK_COST)
-        for task in range(row_blocks * col_blocks):
-            r0, r1, c0, c1 = _block(task, rows, cols, vector_lanes(scratch), row_blocks, col_blocks)
-            _weight_gradients_block(dZ, A_prev, by_rows, dW, db, scale, l2, W, swapped, r0, r1,
-                                    c0, c1, scratch[0])
+    dense_sum(WEIGHT_GRADIENTS, dZ, A_prev, W, dW, db, LINEAR, by_rows, scale, l2, scratch)
 
 
-@kernel
-def _input_gradients_block(dZ, W, code, G, g_is_input, dZ_prev, r0, r1, c0, c1, scratch):
-    block_product(W, True, dZ, False, dZ_prev, False, r0, r1, c0, c1, scratch)
-    backprop_block(code, dZ_prev, G, g_is_input, r0, r1, c0, c1)
-
-
-@parallel_kernel
-def _input_gradients_parallel(dZ, W, code, G, g_is_input, dZ_prev, scratch):
-    n_prev, m = dZ_prev.shape
-    row_blocks, col_blocks = _grid(n_prev, m, vector_lanes(dZ), PARALLEL_TASKS)
-    for task in prange(row_blocks * col_blocks):
-        r0, r1, c0, c1 = _block(task, n_prev, m, vector_lanes(scratch), row_blocks, col_blocks)
-        _input_gradients_block(dZ, W, code, G, g_is_input, dZ_prev, r0, r1, c0, c1,
-                               scratch[numba.get_thread_id()])
-
-
-@kernel
+@kernel(inline=True)
 def dense_input_gradients(dZ, W, code, G, g_is_input, dZ_prev, scratch):
     """Gradient flowing into the previous layer, with that layer's g' fused.
 
@@ -383,12 +389,6 @@ def dense_input_gradients(dZ, W, code, G, g_is_input, dZ_prev, scratch):
         Receives dZ_prev (may be the same array as G).
     scratch : ndarray, shape (threads, scratch_elements)
     """
-    n_prev, m = dZ_prev.shape
-    if 2 * dZ.shape[0] * m * n_prev >= PARALLEL_MIN_FLOPS:
-        _input_gradients_parallel(dZ, W, code, G, g_is_input, dZ_prev, scratch)
-    else:
-        row_blocks, col_blocks = _grid(n_prev, m, vector_lanes(dZ), 1)
-        for task in range(row_blocks * col_blocks):
-            r0, r1, c0, c1 = _block(task, n_prev, m, vector_lanes(scratch), row_blocks, col_blocks)
-            _input_gradients_block(dZ, W, code, G, g_is_input, dZ_prev, r0, r1, c0, c1,
-                                   scratch[0])
+    zero = dZ.dtype.type(0)
+    dense_sum(INPUT_GRADIENTS, W, dZ, G, dZ_prev, as_flat(dZ_prev)[:0], code, g_is_input, zero,
+              zero, scratch)

@@ -19,9 +19,10 @@ Nothing here allocates: a whole epoch, or many, runs in one call with no Python 
 import numpy as np
 
 from .._config import kernel
+from .activations import SIGMOID, backprop_array
 from .dense import dense_forward, dense_input_gradients, dense_weight_gradients
-from .losses import batch_loss, output_gradient
-from .optim import apply_update
+from .losses import batch_loss, course_cost, course_output_gradient, output_gradient
+from .optim import SGD, apply_update
 from .views import as_flat, matrix
 
 
@@ -83,20 +84,34 @@ def output_loss(Y, weights, weighted, alpha, scale, model, work):
 def backward_pass(A0, A0_rows, Y, weights, weighted, scale, alpha, model, work):
     """Backward propagation of the last forward pass (inputs ``A0``) into ``work``'s grad.
 
-    dZ[L] = (A[L] - Y) * w; then for each layer from the last: dW, db (scaled by ``scale``, plus
-    ``alpha * scale * W``) and the dZ of the layer below, never dA[0]. ``A0_rows``, if not empty,
-    is A0 example-major, shape (m, dims[0]): the first layer's dW reads it instead of transposing
-    A0 (see ``dense.transposes_inputs``).
+    dZ[L] = (A[L] - Y) * w, then :func:`backpropagate`.
     """
     dims, codes, loss, w_off, b_off, theta = model
     act_off, acts, z, y_b, w_b, delta, grad, scratch = work
     n_layers = dims.shape[0] - 1
     m = A0.shape[1]
-    # the output layer's dZ takes the place of its logits (read by the loss, not after); the
-    # hidden layers' dZ alternate between the regions of ``delta`` (one for one hidden layer)
+    # the output layer's dZ takes the place of its logits (read by the loss, not after)
+    output_gradient(matrix(acts, act_off[n_layers], dims[n_layers], m), Y, weights, weighted,
+                    matrix(z, 0, dims[n_layers], m))
+    backpropagate(A0, A0_rows, scale, alpha, model, work)
+
+
+@kernel
+def backpropagate(A0, A0_rows, scale, alpha, model, work):
+    """The gradient of every layer from the output layer's dZ (in ``work``'s z) down.
+
+    For each layer from the last: dW, db (scaled by ``scale``, plus ``alpha * scale * W``) and the
+    dZ of the layer below, never dA[0]. ``A0_rows``, if not empty, is A0 example-major, shape
+    (m, dims[0]): the first layer's dW reads it instead of transposing A0 (see
+    ``dense.transposes_inputs``).
+    """
+    dims, codes, loss, w_off, b_off, theta = model
+    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
+    n_layers = dims.shape[0] - 1
+    m = A0.shape[1]
+    # the hidden layers' dZ alternate between the regions of ``delta`` (one for one hidden layer)
     region = delta.shape[0] // max(1, min(2, n_layers - 1))
     dZ = matrix(z, 0, dims[n_layers], m)
-    output_gradient(matrix(acts, act_off[n_layers], dims[n_layers], m), Y, weights, weighted, dZ)
     typed_scale = theta.dtype.type(scale)
     typed_l2 = theta.dtype.type(alpha * scale)
     current = 1
@@ -107,10 +122,9 @@ def backward_pass(A0, A0_rows, Y, weights, weighted, scale, alpha, model, work):
         W = matrix(theta, w_off[l], n, n_prev)
         dW = matrix(grad, w_off[l], n, n_prev)
         db = grad[b_off[l]:b_off[l] + n]
-        if l == 1 and A0_rows.shape[0] > 0:
-            dense_weight_gradients(dZ, A0_rows, dW, db, typed_scale, typed_l2, W, scratch, True)
-        else:
-            dense_weight_gradients(dZ, A_prev, dW, db, typed_scale, typed_l2, W, scratch, False)
+        by_rows = l == 1 and A0_rows.shape[0] > 0
+        dense_weight_gradients(dZ, A0_rows if by_rows else A_prev, dW, db, typed_scale, typed_l2,
+                               W, scratch, by_rows)
         if l > 1:
             current = 1 - current
             dZ_prev = matrix(delta, current * region, n_prev, m)
@@ -280,7 +294,59 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
             # one batch of every example may come with X example-major too (X_t)
             backward_pass(A0, X_t if whole else X_t[:0], Y_b, W_b, weighted, scale, alpha, model,
                           work)
-            apply_update(optimizer, theta, grad, opt_state, hyper, step)
+            apply_update(optimizer, theta, grad, opt_state, hyper, step, scratch.shape[0] > 1)
         costs[epoch] = total / m
         progress[0] += 1
     return n_epochs
+
+
+@kernel
+def course_iterations(X, Y, count, last_cost, model, work, dAL, state, hyper, step):
+    """``count`` iterations of the course's gradient descent (``L_layer_model``), in place.
+
+    Each iteration is the course's ``L_model_forward``, ``L_model_backward`` and
+    ``update_parameters`` with the course's formulas: ``dAL = -(Y/AL - (1-Y)/(1-AL))``, the
+    sigmoid's derivative at the output's Z, relu's ``dZ[Z <= 0] = 0`` (from A: A <= 0 exactly
+    where Z <= 0, NaN included), ``W -= learning_rate * dW`` (plain SGD of ``optim``, its rate in
+    ``hyper``). Nothing is checked: NaN and inf flow on as they do in NumPy. The course's cost
+    (``compute_cost``) is evaluated in the first iteration and, if ``last_cost``, in the last one:
+    the course computes it every iteration but only records and prints some.
+
+    Parameters
+    ----------
+    X : ndarray, shape (dims[0], m)
+    Y : ndarray, shape (1, m)
+    count : int
+    last_cost : bool
+    model, work : tuple
+        See the module docstring.
+    dAL : ndarray, shape (1, m)
+        Scratch for the output layer's dA.
+    state, hyper, step
+        Plain SGD's (empty) state, hyper-parameters and step (see ``optim.apply_update``).
+
+    Returns
+    -------
+    (float, float)
+        The cost at the first and (if ``last_cost``, else NaN) at the last iteration.
+    """
+    dims, codes, loss, w_off, b_off, theta = model
+    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
+    n_layers = dims.shape[0] - 1
+    n_out, m = Y.shape
+    AL = matrix(acts, act_off[n_layers], n_out, m)
+    ZL = matrix(z, 0, n_out, m)
+    first = last = np.nan
+    scale = 1.0 / m
+    for i in range(count):
+        forward_pass(X, model, work)
+        if i == 0:
+            first = course_cost(AL, Y)
+        if last_cost and i == count - 1:
+            last = course_cost(AL, Y)
+        course_output_gradient(AL, Y, dAL)
+        # dZ[L] = dAL * s (1 - s), s the sigmoid of Z[L], over the logits (read no more)
+        backprop_array(SIGMOID, dAL, ZL, ZL)
+        backpropagate(X, X[:0], scale, 0.0, model, work)
+        apply_update(SGD, theta, grad, state, hyper, step, scratch.shape[0] > 1)
+    return first, last

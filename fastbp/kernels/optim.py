@@ -15,7 +15,7 @@ caller so that training can continue across calls.
 import numpy as np
 from numba import prange
 
-from .._config import PARALLEL_MIN_ELEMENTS, kernel, serial_and_parallel
+from .._config import PARALLEL_MIN_ELEMENTS, kernel, parallel_kernel
 
 SGD = 0
 MOMENTUM = 1
@@ -38,52 +38,56 @@ N_HYPER = 6
 _CHUNK = 4096
 
 
-def _update_chunks(optimizer, theta, grad, state, hyper, adam_rate):
-    n = theta.shape[0]
+@kernel
+def _update_chunk(optimizer, theta, grad, state, hyper, adam_rate, chunk):
+    """The update of parameters ``chunk * _CHUNK`` up to the next chunk (see :func:`apply_update`)."""
+    start = chunk * _CHUNK
+    stop = min(start + _CHUNK, theta.shape[0])
     lr = theta.dtype.type(hyper[LEARNING_RATE])
-    mu = theta.dtype.type(hyper[MOMENTUM_FACTOR])
-    nesterov = hyper[NESTEROV] != 0
-    b1 = theta.dtype.type(hyper[BETA_1])
-    b2 = theta.dtype.type(hyper[BETA_2])
-    eps = theta.dtype.type(hyper[EPSILON])
-    one = theta.dtype.type(1)
-    rate = theta.dtype.type(adam_rate)
-    for chunk in prange((n + _CHUNK - 1) // _CHUNK):
-        start = chunk * _CHUNK
-        stop = min(start + _CHUNK, n)
-        # loops over views of the chunk vectorize; indexed from ``start`` they stayed scalar
-        # (7x slower on the digits network's 9610 parameters)
-        t = theta[start:stop]
-        g = grad[start:stop]
-        if optimizer == SGD:
-            for p in range(t.shape[0]):
-                t[p] -= lr * g[p]
-        elif optimizer == MOMENTUM:
-            velocity = state[0, start:stop]
-            for p in range(t.shape[0]):
-                v = mu * velocity[p] - lr * g[p]
-                velocity[p] = v
-                if nesterov:
-                    t[p] += mu * v - lr * g[p]
-                else:
-                    t[p] += v
-        else:
-            first = state[0, start:stop]
-            second = state[1, start:stop]
-            for p in range(t.shape[0]):
-                gradient = g[p]
-                m1 = b1 * first[p] + (one - b1) * gradient
-                m2 = b2 * second[p] + (one - b2) * (gradient * gradient)
-                first[p] = m1
-                second[p] = m2
-                t[p] -= rate * m1 / (np.sqrt(m2) + eps)
+    # loops over views of the chunk vectorize; indexed from ``start`` they stayed scalar
+    # (7x slower on the digits network's 9610 parameters)
+    t = theta[start:stop]
+    g = grad[start:stop]
+    if optimizer == SGD:
+        for p in range(t.shape[0]):
+            t[p] -= lr * g[p]
+    elif optimizer == MOMENTUM:
+        mu = theta.dtype.type(hyper[MOMENTUM_FACTOR])
+        nesterov = hyper[NESTEROV] != 0
+        velocity = state[0, start:stop]
+        for p in range(t.shape[0]):
+            v = mu * velocity[p] - lr * g[p]
+            velocity[p] = v
+            if nesterov:
+                t[p] += mu * v - lr * g[p]
+            else:
+                t[p] += v
+    else:
+        b1 = theta.dtype.type(hyper[BETA_1])
+        b2 = theta.dtype.type(hyper[BETA_2])
+        eps = theta.dtype.type(hyper[EPSILON])
+        one = theta.dtype.type(1)
+        rate = theta.dtype.type(adam_rate)
+        first = state[0, start:stop]
+        second = state[1, start:stop]
+        for p in range(t.shape[0]):
+            gradient = g[p]
+            m1 = b1 * first[p] + (one - b1) * gradient
+            m2 = b2 * second[p] + (one - b2) * (gradient * gradient)
+            first[p] = m1
+            second[p] = m2
+            t[p] -= rate * m1 / (np.sqrt(m2) + eps)
 
 
-_update_serial, _update_parallel = serial_and_parallel(_update_chunks)
+@parallel_kernel
+def _update_parallel(optimizer, theta, grad, state, hyper, adam_rate):
+    for chunk in prange((theta.shape[0] + _CHUNK - 1) // _CHUNK):
+        # prange counts in unsigned integers: one signed type keeps _update_chunk compiled once
+        _update_chunk(optimizer, theta, grad, state, hyper, adam_rate, np.int64(chunk))
 
 
 @kernel
-def apply_update(optimizer, theta, grad, state, hyper, step):
+def apply_update(optimizer, theta, grad, state, hyper, step, parallel):
     """Update ``theta`` in place from ``grad`` with the chosen optimizer.
 
     Parameters
@@ -98,6 +102,9 @@ def apply_update(optimizer, theta, grad, state, hyper, step):
         Learning rate, momentum, Nesterov flag (0/1), beta_1, beta_2, epsilon.
     step : ndarray of int64, shape (1,)
         Adam's time step t, incremented in place.
+    parallel : bool
+        Threads may be used (chunks run in parallel from ``PARALLEL_MIN_ELEMENTS`` parameters
+        on); each parameter's update is the same either way.
     """
     adam_rate = 0.0
     if optimizer == ADAM:
@@ -105,10 +112,11 @@ def apply_update(optimizer, theta, grad, state, hyper, step):
         t = step[0]
         adam_rate = (hyper[LEARNING_RATE] * np.sqrt(1.0 - hyper[BETA_2] ** t)
                      / (1.0 - hyper[BETA_1] ** t))
-    if theta.shape[0] >= PARALLEL_MIN_ELEMENTS:
+    if parallel and theta.shape[0] >= PARALLEL_MIN_ELEMENTS:
         _update_parallel(optimizer, theta, grad, state, hyper, adam_rate)
     else:
-        _update_serial(optimizer, theta, grad, state, hyper, adam_rate)
+        for chunk in range((theta.shape[0] + _CHUNK - 1) // _CHUNK):
+            _update_chunk(optimizer, theta, grad, state, hyper, adam_rate, chunk)
 
 
 @kernel(_nrt=True)
