@@ -16,13 +16,15 @@ network's first fit take 57 s (now about 10):
    compiles a small helper once and marks it ``alwaysinline``, so LLVM inlines the already
    optimised body.
 
-A separately compiled kernel's callers hold a reference to its symbol, not its code, so a caller
-read from the disk cache must find the callee loaded first: each call site registers a
-:class:`LoadKernel` hook in the caller's library, which Numba runs before it links a cached
-library (the mechanism it uses to start the thread pool for cached parallel code).
+A separately compiled kernel's callers hold a reference to its symbol (:func:`stable_symbol`),
+not its code, so a caller read from the disk cache must find the callee loaded first: each call
+site registers a :class:`LoadKernel` hook in the caller's library, which Numba runs before it
+links a cached library (the mechanism it uses to start the thread pool for cached parallel code).
 """
+import hashlib
 import importlib
 
+import llvmlite.binding as llvm
 from numba.core import cgutils, types
 from numba.core.imputils import fix_returning_optional
 from numba.core.registry import CPUDispatcher
@@ -66,13 +68,31 @@ class LoadKernel:
         return hash(self._key())
 
 
-def _call_by_symbol(fndesc, hook):
-    """Numba's lowering of a call to a compiled function (``imputils.user_function``), without
-    linking the callee's library into the caller."""
+def stable_symbol(name, args):
+    """The symbol a separately compiled kernel's version is called by.
+
+    Numba's own symbol names carry a counter of the process that compiled them (``...B2v5...``),
+    so a caller cached by one process could not find a callee cached by another (two ``fastbp
+    warmup`` processes, or one entry recompiled later): callers use this name, a hash of the
+    kernel's module, name and argument types, which every process registers for the code it
+    compiled or loaded.
+    """
+    text = "\0".join([*name, *(str(a) for a in args)])
+    return "fastbp_kernel_" + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _call_by_symbol(fndesc, symbol, hook):
+    """Numba's lowering of a call to a compiled function (``imputils.user_function`` and
+    ``BaseContext.declare_function``), to ``symbol`` and without linking the callee's library
+    into the caller."""
 
     def call(context, builder, sig, args):
         context.active_code_library._reload_init.add(hook)
-        function = context.declare_function(builder.module, fndesc)
+        function_type = context.call_conv.get_function_type(fndesc.restype, fndesc.argtypes)
+        function = cgutils.get_or_insert_function(builder.module, function_type, symbol)
+        context.apply_target_attributes(function, fndesc.argtypes, fndesc.restype)
+        context.call_conv.decorate_function(function, fndesc.args, fndesc.argtypes,
+                                            noalias=fndesc.noalias)
         status, result = context.call_conv.call_function(builder, function, fndesc.restype,
                                                          fndesc.argtypes, args)
         with cgutils.if_unlikely(builder, status.is_error):
@@ -95,10 +115,13 @@ class SeparateDispatcher(RuntimeArgumentsDispatcher):
     def add_overload(self, cres):
         super().add_overload(cres)
         if not cres.objectmode:
+            args = cres.signature.args
+            symbol = stable_symbol(self._separate_name, args)
+            llvm.add_symbol(symbol, cres.library.get_pointer_to_function(
+                cres.fndesc.llvm_func_name))
             # replace the call Numba registered (which links the library in) by a call by symbol
             selector = self.targetctx._defns[cres.entry_point]
-            call = _call_by_symbol(cres.fndesc, LoadKernel(self._separate_name,
-                                                           cres.signature.args))
+            call = _call_by_symbol(cres.fndesc, symbol, LoadKernel(self._separate_name, args))
             selector.versions = [(sig, call) for sig, _ in selector.versions]
             selector._cache.clear()
 
