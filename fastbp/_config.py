@@ -110,8 +110,17 @@ def kernel(function=None, exact=False, inline=False, specialize=False, **extra):
 
 
 def parallel_kernel(function):
-    """Compile ``function`` lazily with ``parallel=True`` (its ``prange`` loops run on threads)."""
-    return _njit(function, parallel=True)
+    """Compile ``function`` with ``parallel=True`` (its ``prange`` loops run on threads), only in a
+    process that prepares it: other kernels call it through a slot
+    (:class:`fastbp._dispatch.SlotDispatcher`), filled by its ``prepare``."""
+    from . import _dispatch
+
+    options = dict(_OPTIONS, nopython=True, parallel=True)
+    dispatcher = _dispatch.SlotDispatcher(py_func=function, locals={}, targetoptions=options)
+    if CACHE:
+        dispatcher.enable_caching()
+    _dispatch.DISPATCHERS.append(dispatcher)
+    return dispatcher
 
 
 if CACHE:

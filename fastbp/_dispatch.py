@@ -21,11 +21,13 @@ not its code, so a caller read from the disk cache must find the callee loaded f
 site registers a :class:`LoadKernel` hook in the caller's library, which Numba runs before it
 links a cached library (the mechanism it uses to start the thread pool for cached parallel code).
 """
+import ctypes
 import hashlib
 import importlib
 
 import llvmlite.binding as llvm
-from numba.core import cgutils, types
+from llvmlite import ir
+from numba.core import cgutils, types, typing
 from numba.core.imputils import fix_returning_optional
 from numba.core.registry import CPUDispatcher
 
@@ -147,3 +149,129 @@ class SpecializedInlineDispatcher(CPUDispatcher):
     def add_overload(self, cres):
         super().add_overload(cres)
         _mark_always_inline(cres)
+
+
+class DeclareSlot:
+    """A picklable reload hook: make sure the slot of a :class:`SlotDispatcher` kernel's version
+    for ``args`` exists (as a symbol the cached caller can be linked against), without
+    compiling the kernel."""
+
+    def __init__(self, name, args):
+        self.name = name
+        self.args = tuple(args)
+
+    def __call__(self):
+        importlib.import_module(self.name[0])
+        _SEPARATE[self.name].slot(self.args)
+
+    def _key(self):
+        return "slot", self.name, tuple(str(a) for a in self.args)
+
+    def __eq__(self, other):
+        return isinstance(other, DeclareSlot) and self._key() == other._key()
+
+    def __hash__(self):
+        return hash(self._key())
+
+
+class _SlotKey:
+    """The implementation key of a call through a slot (one per kernel and argument types)."""
+
+    def __init__(self, dispatcher, args):
+        self.dispatcher = dispatcher
+        self.args = args
+
+
+class SlotDispatcher(RuntimeArgumentsDispatcher):
+    """A kernel that other kernels reach through a function pointer (a *slot*) filled at run time
+    by :meth:`prepare`: it is compiled only in a process that needs it.
+
+    fastbp's parallel regions are such kernels: a network whose products are all small never
+    enters one, and compiling them (with Numba's parfor machinery) was a tenth of its first fit.
+    Callers must call :meth:`prepare` before a kernel may take that path (fastbp does it when it
+    builds a workspace with a scratch row per thread); a call through an empty slot raises
+    RuntimeError, never jumps to null. The kernel must return nothing.
+    """
+
+    def __init__(self, py_func, **kwargs):
+        super().__init__(py_func, **kwargs)
+        self._name = (py_func.__module__, py_func.__qualname__)
+        _SEPARATE[self._name] = self
+        self._slots = {}
+        self._slot_keys = {}
+
+    def slot(self, args):
+        """The slot (a pointer-sized cell registered as a JIT symbol) for ``args``."""
+        args = tuple(args)
+        cell = self._slots.get(args)
+        if cell is None:
+            cell = self._slots[args] = ctypes.c_void_p(0)
+            llvm.add_symbol(self._slot_symbol(args), ctypes.addressof(cell))
+        return cell
+
+    def _slot_symbol(self, args):
+        return stable_symbol(self._name, args).replace("fastbp_kernel_", "fastbp_slot_")
+
+    def prepare(self, *example_args):
+        """Compile (or load) the version for the types of ``example_args`` and fill its slot."""
+        from numba import typeof
+
+        args = tuple(typeof(a) for a in example_args)
+        self.compile(args)
+        cres = self.overloads[args]
+        assert cres.signature.return_type == types.none, "a slot kernel returns nothing"
+        self.slot(args).value = cres.library.get_pointer_to_function(cres.fndesc.llvm_func_name)
+
+    def get_call_template(self, args, kws):
+        # typed without compiling: the call goes through the slot, whatever is in it then
+        pysig, args = self._compiler.fold_argument_types(
+            tuple(types.unliteral(a) for a in args),
+            {key: types.unliteral(value) for key, value in kws.items()})
+        template = typing.make_concrete_template(f"CallTemplate({self.py_func.__name__})",
+                                                 key=self.py_func.__name__,
+                                                 signatures=[types.none(*args)])
+        return template, pysig, args, {}
+
+    def get_overload(self, sig):
+        # the implementation key of a call from another kernel: always the slot's, compiled or not
+        args = tuple(sig)
+        key = self._slot_keys.get(args)
+        if key is None:
+            key = self._slot_keys[args] = _SlotKey(self, args)
+            self.targetctx._defns[key].append(self._call_through_slot(args), args)
+        return key
+
+    def _call_through_slot(self, args):
+        symbol = self._slot_symbol(args)
+        hook = DeclareSlot(self._name, args)
+        self.slot(args)
+
+        def call(context, builder, sig, values):
+            context.active_code_library._reload_init.add(hook)
+            function_type = context.call_conv.get_function_type(types.none, args)
+            cell = _declare_global(builder.module, symbol)
+            pointer = builder.load(cell)
+            with cgutils.if_unlikely(builder, cgutils.is_null(builder, pointer)):
+                context.call_conv.return_user_exc(
+                    builder, RuntimeError, (f"{self.py_func.__qualname__} was not prepared "
+                                            "(fastbp._dispatch.SlotDispatcher.prepare)",))
+            function = builder.bitcast(pointer, function_type.as_pointer())
+            status, _ = context.call_conv.call_function(builder, function, types.none, args,
+                                                        values)
+            with cgutils.if_unlikely(builder, status.is_error):
+                context.call_conv.return_status_propagate(builder, status)
+            return context.get_dummy_value()
+
+        call.signature = args
+        call.libs = ()
+        return call
+
+
+def _declare_global(module, name):
+    """An external pointer-sized global ``name`` of ``module`` (declared once)."""
+    try:
+        return module.get_global(name)
+    except KeyError:
+        variable = ir.GlobalVariable(module, ir.IntType(8).as_pointer(), name)
+        variable.linkage = "external"
+        return variable

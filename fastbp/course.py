@@ -14,8 +14,9 @@ ValueError naming them.
 import numba
 import numpy as np
 
+from ._config import PARALLEL_MIN_FLOPS
 from .kernels import activations as act
-from .kernels import loop, optim
+from .kernels import loop, optim, prepare_parallel
 from .kernels.dense import (dense_forward, dense_input_gradients, dense_weight_gradients,
                             scratch_elements)
 from .kernels.losses import course_cost, course_output_gradient
@@ -54,9 +55,13 @@ def _code(activation):
     return act.HIDDEN_ACTIVATIONS[activation]
 
 
-def _scratch(dtype):
-    """Per-thread packing buffers for the kernels."""
-    return np.empty((numba.config.NUMBA_NUM_THREADS, scratch_elements(dtype)), dtype)
+def _scratch(dtype, flops):
+    """Packing buffers for a product of ``flops``: one per thread if it is large enough to run
+    in parallel (the kernels take a parallel region only then), else one."""
+    threads = numba.config.NUMBA_NUM_THREADS if flops >= PARALLEL_MIN_FLOPS else 1
+    if threads > 1:
+        prepare_parallel(dtype)
+    return np.empty((threads, scratch_elements(dtype)), dtype)
 
 
 def _forward(A_prev, W, b, code):
@@ -71,12 +76,13 @@ def _forward(A_prev, W, b, code):
     bias = np.asarray(b)
     A = np.empty((n, m), dtype)
     Z = np.empty((n, m), dtype)
+    scratch = _scratch(dtype, 2 * n * m * W.shape[1])
     if bias.shape == (n, 1):
         dense_forward(A_prev, W, np.ascontiguousarray(bias, dtype=dtype).reshape(n), code, A, Z,
-                      True, _scratch(dtype))
+                      True, scratch)
         return Z, A
     # any other b broadcasts as NumPy would (or fails as NumPy would); the product is still ours
-    dense_forward(A_prev, W, np.zeros(n, dtype), act.LINEAR, Z, Z, False, _scratch(dtype))
+    dense_forward(A_prev, W, np.zeros(n, dtype), act.LINEAR, Z, Z, False, scratch)
     Z = Z + bias
     A = np.empty_like(Z)
     act.activate_array(code, np.ascontiguousarray(Z), A)
@@ -128,7 +134,7 @@ def _backward(dZ, A_prev, W):
         raise ValueError(f"dZ {dZ.shape}, A_prev {A_prev.shape} and W {W.shape} do not fit: "
                          "expected dZ (n, m), A_prev (n_prev, m), W (n, n_prev)")
     n_prev = A_prev.shape[0]
-    scratch = _scratch(dtype)
+    scratch = _scratch(dtype, 2 * n * m * n_prev)
     dW = np.empty((n, n_prev), dtype)
     db = np.empty(n, dtype)
     dense_weight_gradients(dZ, A_prev, dW, db, dtype.type(1.0 / m), dtype.type(0), W, scratch,

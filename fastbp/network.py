@@ -10,7 +10,7 @@ import numpy as np
 from . import _validation as check
 from . import initializers, persistence, training
 from .kernels import activations as act
-from .kernels import loop, losses
+from .kernels import loop, losses, prepare_parallel
 from .kernels import optim
 from .kernels.dense import scratch_shape, transposes_inputs
 from .kernels.gemm import round_up
@@ -228,6 +228,8 @@ class Network:
             total = act_off[l] + capacity * dims[l]
         batch = capacity if gather else 0
         threads, elements = scratch_shape(dims, capacity, self.dtype, inputs_by_rows)
+        if threads > 1:
+            prepare_parallel(self.dtype)
         row = _round_up(elements, step)
         acts, z, y_b, w_b, delta, grad, scratch = _aligned_buffers(
             [total,                                                    # acts (+ layer 0)

@@ -15,6 +15,7 @@ from fastbp import _config
 from fastbp import reference as ref
 from fastbp.kernels import activations as act
 from fastbp.kernels import losses
+from fastbp.kernels import prepare_parallel
 from fastbp.kernels.dense import (MAX_BLOCK_COLUMNS, dense_forward, dense_input_gradients,
                                   dense_weight_gradients, scratch_elements)
 from fastbp.kernels import dense, gemm, simd, views
@@ -54,6 +55,7 @@ def _random(rng, shape, dtype, scale=1.0):
 
 
 def _scratch(dtype):
+    prepare_parallel(dtype)
     return np.full((numba.config.NUMBA_NUM_THREADS, scratch_elements(dtype)), np.nan, dtype)
 
 

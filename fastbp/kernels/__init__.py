@@ -15,3 +15,22 @@ import numba
 # whose first call is such a kernel died with "LLVM ERROR: Symbol not found: allocate_sched" or a
 # segmentation fault. It costs about 20 ms, once.
 numba.get_num_threads()
+
+
+def prepare_parallel(dtype):
+    """Compile (or load) the parallel regions of ``dtype``'s kernels: the dense sums' and the
+    optimizer's (see ``fastbp._dispatch.SlotDispatcher``).
+
+    A kernel takes a parallel region only with a scratch row per thread, so whoever builds such
+    scratch calls this first; a process whose networks are all small never compiles them.
+    """
+    import numpy as np
+
+    from .dense import _sum_parallel
+    from .optim import _update_parallel
+
+    matrix = np.zeros((1, 1), dtype)
+    vector = np.zeros(1, dtype)
+    zero = np.dtype(dtype).type(0)
+    _sum_parallel.prepare(0, matrix, matrix, matrix, matrix, vector, 0, False, zero, zero, matrix)
+    _update_parallel.prepare(0, vector, vector, matrix, np.zeros(1), 0.0)

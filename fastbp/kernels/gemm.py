@@ -51,7 +51,7 @@ def scratch_size(block_cols, lanes, depth=KC, rows=MC):
     For blocks of up to ``block_cols`` columns, sums over up to ``depth`` terms and up to ``rows``
     rows of a transposed opA: see :func:`_scratch_layout`.
     """
-    return _scratch_end(block_cols, 2 * lanes, min(depth, KC), min(rows, MC))
+    return _scratch_end.py_func(block_cols, 2 * lanes, min(depth, KC), min(rows, MC))
 
 
 @kernel(inline=True)

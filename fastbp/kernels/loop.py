@@ -96,7 +96,7 @@ def backward_pass(A0, A0_rows, Y, weights, weighted, scale, alpha, model, work):
     backpropagate(A0, A0_rows, scale, alpha, model, work)
 
 
-@kernel
+@kernel(inline=True)
 def backpropagate(A0, A0_rows, scale, alpha, model, work):
     """The gradient of every layer from the output layer's dZ (in ``work``'s z) down.
 

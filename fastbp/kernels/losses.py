@@ -83,7 +83,7 @@ def example_losses(loss, flat_Z, flat_A, flat_Y, n, m, c, count):
     return total
 
 
-@kernel
+@kernel(inline=True)
 def batch_loss(loss, Z, A, Y, weights, weighted):
     """Mean loss over the examples of a batch (weighted mean when ``weighted``).
 
@@ -132,7 +132,7 @@ def batch_loss(loss, Z, A, Y, weights, weighted):
     return total / weight_sum
 
 
-@kernel
+@kernel(inline=True)
 def output_gradient(A, Y, weights, weighted, dZ):
     """``dZ[L] = (A[L] - Y) * w`` for every matched output/loss pair.
 

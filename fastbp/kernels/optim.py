@@ -38,7 +38,7 @@ N_HYPER = 6
 _CHUNK = 4096
 
 
-@kernel
+@kernel(inline=True)
 def _update_chunk(optimizer, theta, grad, state, hyper, adam_rate, chunk):
     """The update of parameters ``chunk * _CHUNK`` up to the next chunk (see :func:`apply_update`)."""
     start = chunk * _CHUNK
