@@ -38,6 +38,18 @@ _SEPARATE = {}
 DISPATCHERS = []
 
 
+def _keep_reload_hooks(cres):
+    """Give a version read from the disk cache its library's reload hooks back.
+
+    Numba runs a cached version's hooks when it loads it, but the library it rebuilds starts with
+    none: a kernel compiled later that links it (an inlined helper) would inherit none, and its
+    own cache entry would miss the :class:`LoadKernel` of the kernels the helper calls ("Symbol
+    not found" in the next process).
+    """
+    if cres.reload_init:
+        cres.library._reload_init.update(cres.reload_init)
+
+
 class RuntimeArgumentsDispatcher(CPUDispatcher):
     """Compiles one version per argument *types*, never per constant value: flags and sizes
     passed as constants are runtime values (LLVM still folds them where a kernel is inlined)."""
@@ -46,6 +58,10 @@ class RuntimeArgumentsDispatcher(CPUDispatcher):
         args = tuple(types.unliteral(a) for a in args)
         kws = {key: types.unliteral(value) for key, value in kws.items()}
         return super().get_call_template(args, kws)
+
+    def add_overload(self, cres):
+        _keep_reload_hooks(cres)
+        super().add_overload(cres)
 
 
 class LoadKernel:
@@ -147,6 +163,7 @@ class SpecializedInlineDispatcher(CPUDispatcher):
     (Numba's default), for a helper whose constants must fold away before LLVM sees it."""
 
     def add_overload(self, cres):
+        _keep_reload_hooks(cres)
         super().add_overload(cres)
         _mark_always_inline(cres)
 

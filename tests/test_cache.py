@@ -89,6 +89,44 @@ def test_warmup_fills_a_fallback_cache_that_later_processes_trust(installed_copy
     assert again["compiled"] == [] and again["digests"] == cold["digests"]
 
 
+SEQUENCE = [
+    # the course's functions call the dense sums' wrappers from Python: compiled and cached alone
+    """
+    import numpy as np
+    from fastbp import course
+    X = np.random.default_rng(1).standard_normal((6, 30))
+    parameters = course.initialize_parameters_deep([6, 4, 1], seed=1)
+    AL, caches = course.L_model_forward(X, parameters)
+    course.L_model_backward(AL, (X[:1] > 0).astype(float), caches)
+    """,
+    # the course's loop and Network's forward pass, compiled over those cached wrappers
+    """
+    import numpy as np
+    from fastbp import course
+    X = np.random.default_rng(1).standard_normal((6, 30))
+    course.L_layer_model(X, (X[:1] > 0).astype(float), [6, 4, 1], num_iterations=5)
+    """,
+    # a fit that loads that forward pass from the cache before anything else loads the sums
+    """
+    import numpy as np
+    import fastbp
+    X = np.random.default_rng(1).standard_normal((6, 30))
+    fastbp.Network([6, 4, 1]).fit(X, (X[:1] > 0).astype(float), epochs=2)
+    print("fitted")
+    """,
+]
+
+
+def test_a_kernel_compiled_over_cached_helpers_loads_in_the_next_process(installed_copy):
+    # a cached helper's library came back without its reload hooks, so a kernel compiled over it
+    # was cached without the hooks that load what the helper calls: "Symbol not found", abort
+    root, env = installed_copy
+    env = dict(env, NUMBA_CACHE_DIR=str(root / "sequence-cache"))
+    for script in SEQUENCE:
+        printed = _run(["-c", textwrap.dedent(script)], env)
+    assert printed.strip() == "fitted"
+
+
 def test_the_stamp_covers_every_kernel_source(installed_copy):
     root, env = installed_copy
     stamp = "from fastbp import _cache, _config; print(_cache.sources_stamp(_config.VECTOR_BITS).hex())"
