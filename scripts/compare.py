@@ -237,7 +237,7 @@ def print_tables(report):
           f"over the median epoch time; % of the same dtype's 2-thread OpenBLAS peak above. "
           "other load = cores busy with other processes while the row was timed: with 2 "
           "threads on 2 cores, anything above ~0.3 makes every barrier wait for a time slice, "
-          "and such a row measures the machine, not the library.")
+          "and such a row measures the machine, not the library.\n")
 
 
 #: Speed-up over the best peer each built-in workload is meant to reach (the performance issue).

@@ -82,6 +82,25 @@ def test_lean_trainer_follows_the_reference_trainer():
                  tol=1e-12)
 
 
+@pytest.mark.torch
+@pytest.mark.parametrize("output, dims", [("sigmoid", (8, 6, 1)), ("softmax", (8, 6, 3))])
+def test_torch_peer_trains_the_reference_network(output, dims):
+    """Full batch (no shuffling to differ): PyTorch's SGD ends where the reference does."""
+    pytest.importorskip("torch")
+    from fastbp.bench import peers
+
+    workload = workloads.Workload("small", dims, output, m=40, hidden="tanh")
+    reference = trainers.make_trainer("reference", workload, learning_rate=0.5)
+    torch_peer = peers.TorchTrainer(workload, learning_rate=0.5)
+    cost = reference.train(4)
+    assert torch_peer.train(4) == pytest.approx(cost, rel=1e-10)
+    layers = [layer for layer in torch_peer.model if hasattr(layer, "weight")]
+    for l, layer in enumerate(layers, 1):
+        assert_close(layer.weight.detach().numpy(), reference.parameters[f"W{l}"], tol=1e-10)
+        assert_close(layer.bias.detach().numpy(), reference.parameters[f"b{l}"][:, 0],
+                     tol=1e-10)
+
+
 def test_course_loop_numpy_is_the_reference_course_model():
     """The benchmark's loop on the course's NumPy functions is the course's L_layer_model."""
     X, Y = course_loop.make_data()

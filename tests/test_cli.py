@@ -97,6 +97,7 @@ def test_saved_network_reproduces_the_trained_one(capsys, tmp_path):
     assert list(a.history) == list(b.history) and len(a.history) == 20
 
 
+@pytest.mark.matplotlib
 def test_plot_writes_a_png(capsys, tmp_path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "curves.png"
