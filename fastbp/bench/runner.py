@@ -307,8 +307,6 @@ def _course_loop_task(task):
     result["other_cores"] = system.other_cores(before, system.cpu_snapshot())
     result["finite"] = math.isfinite(result["cost"])
     result["cost"] = result["cost"] if result["finite"] else str(result["cost"])
-    if runner.implementation in NUMBA_IMPLEMENTATIONS:
-        result["kernels"] = system.kernel_origin()
     result["observed_threads"] = system.observed_threads(
         "fastbp" if runner.implementation in NUMBA_IMPLEMENTATIONS else runner.implementation)
     return result
