@@ -102,11 +102,11 @@ def build_parser():
 
     d = compare.DEFAULTS
     comp = commands.add_parser(
-        "compare", help="train the same network with fastbp, the NumPy reference, PyTorch and "
-        "scikit-learn and compare score and time per epoch",
+        "compare", help="train the same network with fastbp, the NumPy reference, lean NumPy, "
+        "PyTorch and scikit-learn and compare score and time per epoch",
         description="Train the same network (same data split, same starting parameters, plain "
-        "SGD) with fastbp, the vectorized NumPy reference and, when installed, PyTorch and "
-        "scikit-learn, each in its own process, and print held-out score and time per epoch "
+        "SGD) with fastbp, the vectorized NumPy reference, the leanest NumPy loop and, when "
+        "installed, PyTorch and scikit-learn, each in its own process, and print held-out score and time per epoch "
         "side by side. The first epoch (Numba's compilation) is run and timed separately.")
     comp.add_argument("--dataset", default=d["dataset"], metavar="NAME|FILE",
                       help=f"{data_help} (default: {d['dataset']}, pixels divided by 16; other "
@@ -129,8 +129,8 @@ def build_parser():
                       help="threads of every implementation (default: the CPUs available, "
                       f"{_cpus()} here)")
     comp.add_argument("--peers", metavar="NAMES",
-                      help="comma-separated implementations to run: fastbp, reference, torch, "
-                      "sklearn (default: all that are installed)")
+                      help="comma-separated implementations to run: fastbp, reference, lean, "
+                      "torch, sklearn (default: all that are installed)")
     comp.add_argument("--repeat", type=int, default=d["repeat"], metavar="N",
                       help=f"timed runs per implementation; the median is shown "
                       f"(default: {d['repeat']})")

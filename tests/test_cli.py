@@ -97,6 +97,7 @@ def test_saved_network_reproduces_the_trained_one(capsys, tmp_path):
     assert list(a.history) == list(b.history) and len(a.history) == 20
 
 
+@pytest.mark.matplotlib
 def test_plot_writes_a_png(capsys, tmp_path):
     pytest.importorskip("matplotlib")
     path = tmp_path / "curves.png"
@@ -223,6 +224,28 @@ def test_errors_are_one_line_and_exit_2(capsys, files, case):
     assert "Traceback" not in err + out
 
 
+@pytest.mark.parametrize("case", [case for case in ERRORS if case.startswith("compare")])
+def test_compare_errors_stay_one_line_without_torch(capsys, files, monkeypatch, case):
+    """A missing optional peer is noted only when the run goes ahead, never above an error."""
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "torch" else find_spec(name, *args))
+    status, out, err = run(capsys, *[arg.format(**files) for arg in ERRORS[case]])
+    assert status == 2
+    assert err.strip().splitlines() == [err.strip()] and err.startswith("fastbp: error:"), err
+    assert "not installed" not in err
+
+
+def test_compare_only_a_missing_peer_is_one_error(capsys, monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *args: None if name == "torch" else find_spec(name, *args))
+    status, out, err = run(capsys, "compare", "--peers", "torch")
+    assert status == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "torch is not installed" in lines[0], err
+
+
 def test_error_messages_name_the_problem(capsys, files):
     _, _, err = run(capsys, "train", "--dataset", files["good"], "--target", "nope")
     assert "'nope'" in err and "a, b, label" in err
@@ -295,6 +318,6 @@ def test_compare_skips_a_missing_library_with_a_note(capsys, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *args: None if name == "torch" else find_spec(name, *args))
     chosen = compare.select(None, sys.stderr)
-    assert chosen == ["fastbp", "reference", "sklearn"]
+    assert chosen == ["fastbp", "reference", "lean", "sklearn"]
     notes = capsys.readouterr().err.strip().splitlines()
     assert len(notes) == 1 and "torch is not installed" in notes[0]

@@ -104,6 +104,7 @@ def _torch_pass(torch, net, X, Y):
     return output.detach().numpy(), float(cost.detach()), grads
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("hidden", HIDDEN_ACTIVATIONS)
 def test_matches_torch_autograd(hidden, output):
@@ -118,6 +119,7 @@ def test_matches_torch_autograd(hidden, output):
     assert_close(net.cost(X, Y), cost_torch, what="cost")
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("output", ["sigmoid", "softmax"])
 def test_matches_torch_at_logits_of_1e4(output):
     torch = pytest.importorskip("torch")

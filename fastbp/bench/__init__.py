@@ -9,9 +9,15 @@ workloads
     What is trained: :class:`~fastbp.bench.workloads.Workload` (network, data, batch size,
     dtype), the standard workloads and their generated data and shared starting parameters.
 trainers
-    What "one epoch" of plain SGD is for fastbp and for the NumPy reference
-    (:mod:`fastbp.reference`), the held-out score of any trainer, and
+    What "one epoch" of plain SGD is for fastbp, the NumPy reference (:mod:`fastbp.reference`) and
+    lean NumPy, the held-out score of any trainer, and
     :func:`~fastbp.bench.trainers.measure_epoch_seconds`.
+lean
+    The leanest vectorized NumPy epoch (the seeds' math as a speed-minded user writes it): the
+    NumPy speed baseline.
+course_loop
+    The ``course-loop`` workload: the course's training loop on the course's NumPy functions, on
+    :mod:`fastbp.course`'s, and ``fastbp.course.L_layer_model``, timed per iteration.
 peers
     The same training written with PyTorch and with scikit-learn.
 runner

@@ -18,8 +18,8 @@ from . import runner as runners
 from . import system
 
 #: Implementations in table order, with their display names.
-IMPLEMENTATIONS = {"fastbp": "fastbp", "reference": "NumPy reference", "torch": "PyTorch",
-                   "sklearn": "scikit-learn"}
+IMPLEMENTATIONS = {"fastbp": "fastbp", "reference": "NumPy reference", "lean": "lean NumPy",
+                   "torch": "PyTorch", "sklearn": "scikit-learn"}
 #: The module each implementation needs beyond fastbp's own dependencies.
 OPTIONAL = {"torch": ("torch", "pip install torch")}
 
@@ -57,35 +57,61 @@ class Row:
         return f"diverged (final cost {self.result.get('cost')})"
 
 
-def select(peers, err):
-    """The implementations to run, in table order, from a comma-separated ``--peers`` value.
+def choose(peers):
+    """The implementations named by a comma-separated ``--peers`` value, in table order.
 
-    Unknown names raise ValueError; implementations whose library is missing are dropped with
-    a one-line note on ``err``.
+    Validation only, silent: unknown or no names raise ValueError. None chooses all.
     """
     if peers is None:
-        chosen = list(IMPLEMENTATIONS)
-    else:
-        chosen = [name.strip() for name in peers.split(",") if name.strip()]
-        unknown = [name for name in chosen if name not in IMPLEMENTATIONS]
-        if unknown:
-            raise ValueError(f"unknown implementation {unknown[0]!r} in --peers; expected a "
-                             f"comma-separated list of {', '.join(IMPLEMENTATIONS)}")
-        if not chosen:
-            raise ValueError("--peers is empty; expected a comma-separated list of "
-                             + ", ".join(IMPLEMENTATIONS))
-    selected = []
-    for name in IMPLEMENTATIONS:
-        if name not in chosen:
-            continue
+        return list(IMPLEMENTATIONS)
+    chosen = [name.strip() for name in peers.split(",") if name.strip()]
+    unknown = [name for name in chosen if name not in IMPLEMENTATIONS]
+    if unknown:
+        raise ValueError(f"unknown implementation {unknown[0]!r} in --peers; expected a "
+                         f"comma-separated list of {', '.join(IMPLEMENTATIONS)}")
+    if not chosen:
+        raise ValueError("--peers is empty; expected a comma-separated list of "
+                         + ", ".join(IMPLEMENTATIONS))
+    return [name for name in IMPLEMENTATIONS if name in chosen]
+
+
+def available(chosen):
+    """The chosen implementations whose libraries are installed, and a note for each other.
+
+    Returns
+    -------
+    runnable : list of str
+    notes : list of str
+        One line per implementation dropped because its library is missing. The caller prints
+        them only once every argument has been validated, so that a user error is the only line
+        a failed command prints.
+
+    Raises
+    ------
+    ValueError
+        When none of ``chosen`` can run (the message names what is missing).
+    """
+    runnable, notes, missing = [], [], []
+    for name in chosen:
         if name in OPTIONAL and importlib.util.find_spec(OPTIONAL[name][0]) is None:
-            print(f"note: {OPTIONAL[name][0]} is not installed: skipping {IMPLEMENTATIONS[name]} "
-                  f"({OPTIONAL[name][1]} to compare with it)", file=err)
+            module, install = OPTIONAL[name]
+            notes.append(f"note: {module} is not installed: skipping {IMPLEMENTATIONS[name]} "
+                         f"({install} to compare with it)")
+            missing.append(f"{module} is not installed ({install})")
             continue
-        selected.append(name)
-    if not selected:
-        raise ValueError("none of the implementations in --peers can run here")
-    return selected
+        runnable.append(name)
+    if not runnable:
+        raise ValueError("none of the implementations in --peers can run here: "
+                         + "; ".join(missing))
+    return runnable, notes
+
+
+def select(peers, err):
+    """:func:`choose` then :func:`available`, printing the notes on ``err``."""
+    runnable, notes = available(choose(peers))
+    for note in notes:
+        print(note, file=err)
+    return runnable
 
 
 def run(options, out=None, err=None):
@@ -106,10 +132,14 @@ def run(options, out=None, err=None):
         raise ValueError(f"--threads must be at least 1, got {threads}")
     if options.repeat < 1:
         raise ValueError(f"--repeat must be at least 1, got {options.repeat}")
-    implementations = select(options.peers, err)
+    # every argument (peers, data set, file, split) is checked before anything is printed, so a
+    # user error is the only line a failed command prints (notes go to stderr too)
+    implementations, notes = available(choose(options.peers))
     dataset = _datasets.load(options.dataset, options.target, options.task)
     scale = DIGITS_RANGE if dataset.name == "digits" else None
     data = _datasets.split(dataset, options.test_size, options.seed, feature_scale=scale)
+    for note in notes:
+        print(note, file=err)
     dtype = np.dtype(options.dtype)
     dims = (data.X_train.shape[0], *options.hidden_sizes, data.n_outputs)
     workload = workloads.Workload(

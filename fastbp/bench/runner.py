@@ -17,6 +17,9 @@ Tasks, by ``kind``:
 ``fit``
     ``fastbp compare``: train a fixed number of epochs on the arrays of an ``.npz`` file from the
     starting parameters stored there, after a separate warm-up, and score the held-out examples.
+``course-loop``
+    Time one implementation of the course's training loop per iteration
+    (:mod:`fastbp.bench.course_loop`, scripts/compare.py).
 """
 import dataclasses
 import importlib
@@ -45,8 +48,12 @@ RESULT_PREFIX = "COMPARE-RESULT "
 #: Peers' libraries that may be missing: a worker that cannot import one reports a skip.
 OPTIONAL_MODULES = ("torch", "sklearn", "threadpoolctl")
 #: The module each implementation trains with.
-LIBRARIES = {"fastbp": "fastbp", "reference": "fastbp.reference", "torch": "torch",
-             "sklearn": "sklearn.neural_network"}
+LIBRARIES = {"fastbp": "fastbp", "reference": "fastbp.reference", "lean": "numpy",
+             "torch": "torch", "sklearn": "sklearn.neural_network"}
+#: Implementations that compute with NumPy's OpenBLAS, and with Numba's threads (fastbp's kernels;
+#: the course-loop names are those of :data:`fastbp.bench.course_loop.IMPLEMENTATIONS`).
+BLAS_IMPLEMENTATIONS = ("reference", "lean", "sklearn", "peak", "numpy")
+NUMBA_IMPLEMENTATIONS = ("fastbp", "fastbp.course", "L_layer_model")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,34 +62,51 @@ class Runner:
 
     Parameters
     ----------
-    implementation : {"fastbp", "reference", "torch", "sklearn", "peak"}
-    threads : int
+    implementation : str
+        ``fastbp``, ``reference``, ``lean``, ``torch``, ``sklearn``, ``peak``, or a course-loop
+        implementation (``numpy``, ``fastbp.course``, ``L_layer_model``).
+    threads : int or None
+        Threads of the pool the implementation computes with; None leaves that pool at the
+        library's default (its variables unset, no ``set_num_threads`` call): how a user who
+        sets nothing runs it.
     """
 
     implementation: str
-    threads: int
+    threads: int = None
+
+    @property
+    def label(self):
+        """The thread count as tables show it: a number, or ``default``."""
+        return "default" if self.threads is None else str(self.threads)
 
     def environment(self):
         """The thread variables this runner's process starts with.
 
-        Only the pool the implementation computes with gets ``threads``; every other pool gets
-        one thread, so that no idle pool is there to spin or oversubscribe the cores.
+        Only the pool the implementation computes with gets ``threads`` (or is left unset, for
+        the library's default); every other pool gets one thread, so that no idle pool is there
+        to spin or oversubscribe the cores.
         """
-        numba_threads = self.threads if self.implementation == "fastbp" else 1
-        blas_threads = self.threads if self.implementation in ("reference", "sklearn",
-                                                               "peak") else 1
+        name = self.implementation
+        numba = name in NUMBA_IMPLEMENTATIONS
         # fastbp's Numba omp layer and torch's intra-op pool are OpenMP pools
-        omp_threads = self.threads if self.implementation in ("fastbp", "torch") else 1
-        return {"NUMBA_NUM_THREADS": str(numba_threads),
-                "OMP_NUM_THREADS": str(omp_threads),
-                "OPENBLAS_NUM_THREADS": str(blas_threads),
-                "MKL_NUM_THREADS": str(omp_threads if self.implementation == "torch" else 1)}
+        pools = {"NUMBA_NUM_THREADS": numba, "OMP_NUM_THREADS": numba or name == "torch",
+                 "OPENBLAS_NUM_THREADS": name in BLAS_IMPLEMENTATIONS,
+                 "MKL_NUM_THREADS": name == "torch"}
+        return {variable: str(self.threads if computes else 1)
+                for variable, computes in pools.items()
+                if not (computes and self.threads is None)}
 
     def setting(self):
         """The thread settings as text: the environment, plus the library call if there is one."""
         env = " ".join(f"{key}={value}" for key, value in self.environment().items())
-        call = {"fastbp": "numba.set_num_threads", "torch": "torch.set_num_threads"}.get(
-            self.implementation)
+        name = self.implementation
+        call = ("numba.set_num_threads" if name in NUMBA_IMPLEMENTATIONS else
+                "torch.set_num_threads" if name == "torch" else None)
+        if self.threads is None:
+            unset = [key for key in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS",
+                                     "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+                     if key not in self.environment()]
+            return f"{env}; {', '.join(unset)} unset (the library's default)"
         return f"{env}; {call}({self.threads})" if call else env
 
 
@@ -124,8 +148,13 @@ def worker_main(task):
 
 
 def set_threads(runner):
-    """Set the thread count through the library's own call as well as the environment."""
-    if runner.implementation == "fastbp":
+    """Set the thread count through the library's own call as well as the environment.
+
+    A runner at the default thread count (None) calls nothing.
+    """
+    if runner.threads is None:
+        return
+    if runner.implementation in NUMBA_IMPLEMENTATIONS:
         import numba
 
         numba.set_num_threads(runner.threads)
@@ -136,7 +165,7 @@ def set_threads(runner):
 
 
 def trainer_class(implementation):
-    """The trainer class of an implementation: fastbp, reference, torch or sklearn."""
+    """The trainer class of an implementation: fastbp, reference, lean, torch or sklearn."""
     from . import peers, trainers
 
     return dict(trainers.TRAINERS, **peers.PEERS)[implementation]
@@ -259,12 +288,32 @@ def time_fixed_epochs(build, epochs, repeat):
         cost = trainer.train(epochs)
         seconds.append((time.perf_counter() - started) / epochs)
     after = system.cpu_snapshot()
+    if cost is None:  # a trainer that evaluates no cost while training (lean NumPy)
+        cost = trainer.cost()
     return ({"seconds": seconds, "median": statistics.median(seconds), "min": min(seconds),
              "other_cores": system.other_cores(before, after), "span_seconds": after[0] - before[0],
              "cost": float(cost)}, trainer)
 
 
-TASKS = {"peak": _peak_task, "train": _train_task, "fit": _fit_task}
+def _course_loop_task(task):
+    """Time one implementation of the course's loop per iteration (scripts/compare.py)."""
+    from . import course_loop
+
+    runner = Runner(task["implementation"], task["threads"])
+    set_threads(runner)
+    before = system.cpu_snapshot()
+    result = course_loop.measure_iteration_seconds(runner.implementation, task["iterations"],
+                                                   task["repeat"])
+    result["other_cores"] = system.other_cores(before, system.cpu_snapshot())
+    result["finite"] = math.isfinite(result["cost"])
+    result["cost"] = result["cost"] if result["finite"] else str(result["cost"])
+    result["observed_threads"] = system.observed_threads(
+        "fastbp" if runner.implementation in NUMBA_IMPLEMENTATIONS else runner.implementation)
+    return result
+
+
+TASKS = {"peak": _peak_task, "train": _train_task, "fit": _fit_task,
+         "course-loop": _course_loop_task}
 
 
 def main(argv=None):

@@ -1,4 +1,4 @@
-"""Trainers: one workload's epoch of plain SGD, run by fastbp or by the NumPy reference.
+"""Trainers: one workload's epoch of plain SGD, run by fastbp, the NumPy reference or lean NumPy.
 
 The asv suite, ``scripts/compare.py`` and ``fastbp compare`` (which add the PyTorch and
 scikit-learn trainers of the same shape in :mod:`fastbp.bench.peers`) all build trainers here, so
@@ -7,9 +7,10 @@ scikit-learn trainers of the same shape in :mod:`fastbp.bench.peers`) all build 
 :func:`fastbp.bench.runner.time_fixed_epochs`.
 
 A trainer holds its data and parameters and offers ``train(epochs)``, returning the cost of the
-last epoch, and ``outputs(X)``, the output activations for other examples (scored by
-:func:`score_outputs`); fastbp and the reference also offer ``forward()`` and
-``forward_backward()`` on all m examples. No name here starts with ``time``, ``track``, ``mem`` or
+last epoch (None from a trainer that evaluates no cost, whose ``cost()`` computes it afterwards),
+and ``outputs(X)``, the output activations for other examples (scored by :func:`score_outputs`);
+fastbp, the reference and lean NumPy also offer ``forward()`` and ``forward_backward()`` on all m
+examples. No name here starts with ``time``, ``track``, ``mem`` or
 ``peakmem``: asv would take it for a benchmark.
 """
 import time
@@ -70,7 +71,15 @@ class Trainer:
         raise NotImplementedError
 
     def train(self, epochs):
-        """Run ``epochs`` epochs of plain SGD and return the last epoch's cost."""
+        """Run ``epochs`` epochs of plain SGD and return the last epoch's cost.
+
+        A trainer that evaluates no cost while it trains returns None; its :meth:`cost` gives the
+        cost of the trained parameters instead.
+        """
+        raise NotImplementedError
+
+    def cost(self):
+        """Mean training cost of the current parameters (computed on demand, never timed)."""
         raise NotImplementedError
 
     def outputs(self, X):
@@ -159,9 +168,59 @@ class ReferenceTrainer(Trainer):
         return self._reference.backward(AL, self.Y, caches, w.hidden_activations)
 
 
+class LeanTrainer(Trainer):
+    """The leanest vectorized NumPy epoch (:mod:`fastbp.bench.lean`): no cost, in-place updates.
+
+    Minibatch workloads draw a fresh permutation every epoch from the same generator and seed as
+    :class:`ReferenceTrainer`, so the two train the same network up to float rounding.
+    ``train`` returns None (a lean loop evaluates no cost); :meth:`cost` computes it afterwards.
+    """
+
+    name = "lean"
+
+    def build(self, parameters):
+        from . import lean
+
+        self._lean = lean
+        self.parameters = parameters
+        self._rng = np.random.default_rng(self.seed)
+
+    def train(self, epochs):
+        w = self.workload
+        for _ in range(epochs):
+            order = None if w.full_batch else self._rng.permutation(w.m)
+            self._lean.sgd_epoch(self.X, self.Y, self.parameters, w.hidden_activations,
+                                 w.output, self.learning_rate, batch_size=w.batch_size,
+                                 order=order)
+        return None
+
+    def cost(self):
+        from fastbp import reference
+
+        w = self.workload
+        AL, caches = reference.forward(self.X, self.parameters, w.hidden_activations, w.output)
+        return reference.loss(caches[-1][3], AL, self.Y, w.output)
+
+    def outputs(self, X):
+        w = self.workload
+        return self._lean.forward(np.array(X, dtype=self.dtype), self.parameters,
+                                  w.hidden_activations, w.output)[-1]
+
+    def forward(self):
+        """Output activations of all m examples."""
+        w = self.workload
+        return self._lean.forward(self.X, self.parameters, w.hidden_activations, w.output)[-1]
+
+    def forward_backward(self):
+        """Forward then backward on all m examples; returns the gradients."""
+        w = self.workload
+        outputs = self._lean.forward(self.X, self.parameters, w.hidden_activations, w.output)
+        return self._lean.gradients(outputs, self.Y, self.parameters, w.hidden_activations)
+
+
 #: Trainer classes by implementation name; :data:`fastbp.bench.peers.PEERS` has "torch" and
 #: "sklearn".
-TRAINERS = {cls.name: cls for cls in (FastbpTrainer, ReferenceTrainer)}
+TRAINERS = {cls.name: cls for cls in (FastbpTrainer, ReferenceTrainer, LeanTrainer)}
 
 
 def make_trainer(implementation, workload, dtype=None, seed=0, learning_rate=LEARNING_RATE,
@@ -227,7 +286,8 @@ def measure_epoch_seconds(trainer, target_seconds=1.5, repeat=5):
     -------
     dict
         ``epochs_per_run``, ``seconds`` (per-epoch time of each run), ``median``, ``min`` (seconds
-        per epoch) and ``cost`` (the last epoch's cost).
+        per epoch) and ``cost`` (the last epoch's cost, or for a trainer that evaluates none the
+        cost of its final parameters, computed after the timing).
     """
     per_run = target_seconds / repeat
     epochs = 1
@@ -241,6 +301,8 @@ def measure_epoch_seconds(trainer, target_seconds=1.5, repeat=5):
     for _ in range(repeat):
         elapsed, cost = _timed_train(trainer, epochs)
         seconds.append(elapsed / epochs)
+    if cost is None:
+        cost = trainer.cost()
     return {"epochs_per_run": epochs, "seconds": seconds, "median": float(np.median(seconds)),
             "min": min(seconds), "cost": cost}
 
