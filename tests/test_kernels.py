@@ -657,3 +657,27 @@ def test_vtanh_is_within_three_ulp_and_keeps_its_special_values(dtype):
     _vector_tanh(special, got)
     np.testing.assert_array_equal(got, [0.0, -0.0, 1.0, -1.0, np.nan])
     np.testing.assert_array_equal(np.signbit(got[:2]), [False, True])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m, n_prev, n", PARALLEL_SHAPES)
+def test_a_large_sum_on_one_thread_gives_the_parallel_bits(dtype, m, n_prev, n):
+    # one row of scratch keeps a large sum on the calling thread (a forked child, one thread):
+    # it must sum every output as the parallel tasks do
+    rng = np.random.default_rng(m + n)
+    A_prev = rng.standard_normal((n_prev, m)).astype(dtype)
+    W = rng.standard_normal((n, n_prev)).astype(dtype)
+    b = rng.standard_normal(n).astype(dtype)
+    dZ = rng.standard_normal((n, m)).astype(dtype)
+    results = []
+    for scratch in (_scratch(dtype), _scratch(dtype)[:1].copy()):
+        A = np.empty((n, m), dtype)
+        dense_forward(A_prev, W, b, act.TANH, A, A, False, scratch)
+        dW = np.empty((n, n_prev), dtype)
+        db = np.empty(n, dtype)
+        dense_weight_gradients(dZ, A_prev, dW, db, dtype(1 / m), dtype(0.1), W, scratch, False)
+        dA = np.empty((n_prev, m), dtype)
+        dense_input_gradients(dZ, W, act.RELU, A_prev, False, dA, scratch)
+        results.append((A, dW, db, dA))
+    for parallel, serial in zip(*results):
+        np.testing.assert_array_equal(parallel, serial)

@@ -5,11 +5,13 @@ Modules: ``activations`` (codes, scalar g and g'), ``dense`` (the three sums of 
 ``views`` (array views without Numba's runtime), ``losses`` (loss values and the output-layer
 gradient), ``optim`` (parameter updates) and ``loop`` (the compiled training epoch).
 """
+import functools
+
 import numba
 
 # Start Numba's thread pool now, before any kernel is loaded from the disk cache. Parallel code
 # needs the pool's symbols; a cached parallel kernel starts the pool when it is loaded, but a cached
-# serial kernel that *calls* one (``dense_forward`` calls ``_forward_parallel``) carries that duty
+# serial kernel that *calls* one (``dense_sum`` reaches ``_sum_parallel``) carries that duty
 # only if its callee was compiled, not loaded from the cache, in the process that compiled it
 # (Numba does not keep the reload hook of a library it read from disk). Without this, a process
 # whose first call is such a kernel died with "LLVM ERROR: Symbol not found: allocate_sched" or a
@@ -22,8 +24,16 @@ def prepare_parallel(dtype):
     optimizer's (see ``fastbp._dispatch.SlotDispatcher``).
 
     A kernel takes a parallel region only with a scratch row per thread, so whoever builds such
-    scratch calls this first; a process whose networks are all small never compiles them.
+    scratch calls this first; a process whose networks are all small never compiles them. Once
+    per dtype and process: the slots stay filled.
     """
+    import numpy as np
+
+    _prepare_parallel(np.dtype(dtype))
+
+
+@functools.lru_cache(maxsize=None)
+def _prepare_parallel(dtype):
     import numpy as np
 
     from .dense import _sum_parallel
@@ -31,6 +41,6 @@ def prepare_parallel(dtype):
 
     matrix = np.zeros((1, 1), dtype)
     vector = np.zeros(1, dtype)
-    zero = np.dtype(dtype).type(0)
+    zero = dtype.type(0)
     _sum_parallel.prepare(0, matrix, matrix, matrix, matrix, vector, 0, False, zero, zero, matrix)
     _update_parallel.prepare(0, vector, vector, matrix, np.zeros(1), 0.0)

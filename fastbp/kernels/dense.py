@@ -286,14 +286,18 @@ def dense_sum(op, P, Q, R, out, vec, code, flag, scale, l2, scratch):
 
     The blocks run as parallel tasks when the sum has at least ``PARALLEL_MIN_FLOPS`` and
     ``scratch`` has a row per thread; with a single row of scratch everything runs on the calling
-    thread (a forked child's workspaces are built so: an OpenMP pool cannot survive a fork).
-    Each output is summed in the same order either way.
+    thread (a forked child's workspaces are built so: an OpenMP pool cannot survive a fork), over
+    the same blocks, so each output is summed in the same order either way.
     """
     rows, cols, depth, swapped, b_cost = _sum_shape(op, P, out, flag)
-    if scratch.shape[0] > 1 and 2 * rows * cols * depth >= PARALLEL_MIN_FLOPS:
+    large = 2 * rows * cols * depth >= PARALLEL_MIN_FLOPS
+    if large and scratch.shape[0] > 1:
         _sum_parallel(op, P, Q, R, out, vec, code, flag, scale, l2, scratch)
     else:
-        row_blocks, col_blocks = _grid(rows, cols, vector_lanes(out), 1, b_cost)
+        # a large sum keeps the parallel grid on one thread: a block's size decides how its
+        # outputs are summed (tiles or plain loops), so the same grid gives the same bits
+        row_blocks, col_blocks = _grid(rows, cols, vector_lanes(out),
+                                       PARALLEL_TASKS if large else 1, b_cost)
         for task in range(row_blocks * col_blocks):
             r0, r1, c0, c1 = _block(task, rows, cols, vector_lanes(scratch), row_blocks,
                                     col_blocks)
