@@ -3,6 +3,7 @@
 Kernels never pass options to ``numba.njit`` themselves: they are decorated with :func:`kernel`
 (serial) or compiled twice with :func:`serial_and_parallel`, so the flags below are the whole story.
 """
+import functools
 import hashlib
 import os
 import pathlib
@@ -72,14 +73,14 @@ def kernel(function=None, exact=False, **extra):
     options = dict(_OPTIONS, fastmath=False) if exact else _OPTIONS
 
     def decorate(fn):
-        return numba.njit(**dict(options, **extra))(fn)
+        return _njit(fn, **dict(options, **extra))
 
     return decorate if function is None else decorate(function)
 
 
 def parallel_kernel(function):
     """Compile ``function`` lazily with ``parallel=True`` (its ``prange`` loops run on threads)."""
-    return numba.njit(parallel=True, **_OPTIONS)(function)
+    return _njit(function, parallel=True, **_OPTIONS)
 
 
 def serial_and_parallel(function):
@@ -100,17 +101,33 @@ def serial_and_parallel(function):
     twin.__qualname__ = function.__qualname__ + "_parallel"
     twin.__doc__ = function.__doc__
     twin.__module__ = function.__module__
-    return numba.njit(**_OPTIONS)(function), numba.njit(parallel=True, **_OPTIONS)(twin)
+    return _njit(function, **_OPTIONS), _njit(twin, parallel=True, **_OPTIONS)
+
+
+def _njit(function, **options):
+    """``numba.njit(**options)(function)``, its disk cache checked (see ``fastbp._diskcache``)."""
+    dispatcher = numba.njit(**options)(function)
+    if options.get("cache") and _protect is not None:
+        _protect(dispatcher)
+    return dispatcher
 
 
 # --------------------------------------------------------------------------- disk cache stamps
 _PACKAGE = pathlib.Path(__file__).resolve().parent
 
+try:  # damaged cache files recompile instead of crashing; needs Numba's cache internals
+    from ._diskcache import protect as _protect
+except ImportError:  # pragma: no cover - a Numba without them: its own cache as it is
+    _protect = None
 
+
+@functools.lru_cache(maxsize=None)
 def _kernel_sources_stamp():
-    """A hash of every kernel source file (and this one) and of the vector width."""
+    """A hash of every kernel source file (and this one and the cache files' format) and of the
+    vector width."""
     digest = hashlib.sha256(str(VECTOR_BITS).encode())
-    for path in sorted(_PACKAGE.joinpath("kernels").glob("*.py")) + [pathlib.Path(__file__)]:
+    for path in (sorted(_PACKAGE.joinpath("kernels").glob("*.py"))
+                 + [pathlib.Path(__file__), _PACKAGE / "_diskcache.py"]):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.digest()

@@ -14,6 +14,7 @@ ValueError naming them.
 import numba
 import numpy as np
 
+from . import _fork
 from .kernels import activations as act
 from .kernels.dense import (dense_forward, dense_input_gradients, dense_weight_gradients,
                             scratch_elements)
@@ -49,8 +50,10 @@ def _code(activation):
 
 
 def _scratch(dtype):
-    """Per-thread packing buffers for the kernels."""
-    return np.empty((numba.config.NUMBA_NUM_THREADS, scratch_elements(dtype)), dtype)
+    """Per-thread packing buffers for the kernels (one row, serial kernels, in a forked child:
+    see :mod:`fastbp._fork`)."""
+    return np.empty((_fork.scratch_rows(numba.config.NUMBA_NUM_THREADS),
+                     scratch_elements(dtype)), dtype)
 
 
 def _forward(A_prev, W, b, code):

@@ -161,11 +161,14 @@ def run(network, data, plan, rng_state):
         while recorded < plan.epochs:
             count = 1 if between_epochs else min(chunk, plan.epochs - recorded)
             hyper[optim.LEARNING_RATE] = learning_rate
+            work = network._work(plan.batch_size, gather=not whole, inputs_by_rows=inputs_by_rows)
+            # the update takes threads under the dense sums' rule: only with more than one
+            # scratch row (never in a forked child, see fastbp._fork)
+            hyper[optim.PARALLEL] = work[-1].shape[0] > 1
             started = time.perf_counter()
             status = loop.train_epochs(
                 count, data.X_t, X_kernel, data.Y, data.weights, data.weighted, plan.batch_size,
-                plan.shuffle, order, rng_state, plan.alpha, network._model(),
-                network._work(plan.batch_size, gather=not whole, inputs_by_rows=inputs_by_rows),
+                plan.shuffle, order, rng_state, plan.alpha, network._model(), work,
                 plan.optimizer,
                 state, hyper, step,
                 costs[recorded:], progress, theta_backup, state_backup)

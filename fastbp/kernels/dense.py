@@ -18,7 +18,8 @@ kernel exists serially and in parallel; the ``dense_*`` entry points choose by t
 
 ``scratch`` is a (threads, size) array of per-thread packing buffers, rows at least
 :func:`scratch_elements` long; ``numba.get_thread_id()`` picks the row, which affects only where
-packed copies live, never a result.
+packed copies live, never a result. A single row runs every sum serially: that is how a caller
+that must not enter a parallel region (a forked child, see ``fastbp._fork``) says so.
 """
 import numba
 import numpy as np
@@ -214,7 +215,8 @@ def dense_forward(A_prev, W, b, code, A, Z, keep_z, scratch):
     scratch : ndarray, shape (threads, scratch_elements)
     """
     n, m = A.shape
-    if 2 * n * m * A_prev.shape[0] >= PARALLEL_MIN_FLOPS:
+    # one scratch row means "no threads" (a forked child must never enter a parallel region)
+    if scratch.shape[0] > 1 and 2 * n * m * A_prev.shape[0] >= PARALLEL_MIN_FLOPS:
         _forward_parallel(A_prev, W, b, code, A, Z, keep_z, scratch)
     else:
         row_blocks, col_blocks = _grid(n, m, vector_lanes(A), 1)
@@ -222,7 +224,7 @@ def dense_forward(A_prev, W, b, code, A, Z, keep_z, scratch):
             r0, r1, c0, c1 = _block(task, n, m, vector_lanes(scratch), row_blocks, col_blocks)
             _forward_block(A_prev, W, b, code, A, Z, keep_z, r0, r1, c0, c1, scratch[0])
     if code == SOFTMAX:
-        if n * m >= PARALLEL_MIN_ELEMENTS:
+        if scratch.shape[0] > 1 and n * m >= PARALLEL_MIN_ELEMENTS:
             _softmax_parallel(A)
         else:
             _softmax_serial(A)
@@ -337,7 +339,7 @@ def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch, by_rows=Fa
         instead of transposed (see :func:`transposes_inputs`).
     """
     n, n_prev = dW.shape
-    if 2 * n * dZ.shape[1] * n_prev >= PARALLEL_MIN_FLOPS:
+    if scratch.shape[0] > 1 and 2 * n * dZ.shape[1] * n_prev >= PARALLEL_MIN_FLOPS:
         _weight_gradients_parallel(dZ, A_prev, by_rows, dW, db, scale, l2, W, scratch)
     else:
         rows, cols, swapped = _weight_gradient_shape(n, n_prev, dZ.shape[1], by_rows)
@@ -384,7 +386,7 @@ def dense_input_gradients(dZ, W, code, G, g_is_input, dZ_prev, scratch):
     scratch : ndarray, shape (threads, scratch_elements)
     """
     n_prev, m = dZ_prev.shape
-    if 2 * dZ.shape[0] * m * n_prev >= PARALLEL_MIN_FLOPS:
+    if scratch.shape[0] > 1 and 2 * dZ.shape[0] * m * n_prev >= PARALLEL_MIN_FLOPS:
         _input_gradients_parallel(dZ, W, code, G, g_is_input, dZ_prev, scratch)
     else:
         row_blocks, col_blocks = _grid(n_prev, m, vector_lanes(dZ), 1)

@@ -33,7 +33,10 @@ NESTEROV = 2
 BETA_1 = 3
 BETA_2 = 4
 EPSILON = 5
-N_HYPER = 6
+#: Nonzero lets a large update run on threads; the caller sets it to 0 where it runs single-row
+#: scratch (a forked child must never enter a parallel region, see ``fastbp._fork``).
+PARALLEL = 6
+N_HYPER = 7
 
 _CHUNK = 4096
 
@@ -95,7 +98,8 @@ def apply_update(optimizer, theta, grad, state, hyper, step):
     state : ndarray, shape (STATE_ROWS[optimizer], P)
         Velocity, or Adam's first and second moments; updated in place.
     hyper : ndarray of float64, shape (N_HYPER,)
-        Learning rate, momentum, Nesterov flag (0/1), beta_1, beta_2, epsilon.
+        Learning rate, momentum, Nesterov flag (0/1), beta_1, beta_2, epsilon, and whether a
+        large update may run on threads (0/1).
     step : ndarray of int64, shape (1,)
         Adam's time step t, incremented in place.
     """
@@ -105,7 +109,7 @@ def apply_update(optimizer, theta, grad, state, hyper, step):
         t = step[0]
         adam_rate = (hyper[LEARNING_RATE] * np.sqrt(1.0 - hyper[BETA_2] ** t)
                      / (1.0 - hyper[BETA_1] ** t))
-    if theta.shape[0] >= PARALLEL_MIN_ELEMENTS:
+    if hyper[PARALLEL] != 0 and theta.shape[0] >= PARALLEL_MIN_ELEMENTS:
         _update_parallel(optimizer, theta, grad, state, hyper, adam_rate)
     else:
         _update_serial(optimizer, theta, grad, state, hyper, adam_rate)
