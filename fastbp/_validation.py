@@ -1,6 +1,6 @@
 """Input checks at the edge: every problem named, raised before anything changes.
 
-Arrays that pass leave here contiguous and of the network's dtype, converted once per call.
+Arrays that pass leave here of the network's dtype and writeable, converted once per call.
 """
 import numbers
 
@@ -45,6 +45,11 @@ def check_array(array, name, dtype, ndim=2):
     if converted.size == 0:
         raise ValueError(f"{name} is empty (shape {converted.shape})")
     converted = np.asarray(converted, dtype=dtype)
+    if not converted.flags.writeable:
+        # kernels are compiled for writeable arrays: a read-only one (a memory map opened "r",
+        # an array with writeable=False) would compile every kernel on its path again, for
+        # tens of seconds, and fill the disk cache with a second copy of them
+        converted = converted.copy()
     # min and max propagate NaN and reach inf without a temporary the size of the data
     if not (np.isfinite(converted.min()) and np.isfinite(converted.max())):
         count = int(converted.size - np.isfinite(converted).sum())

@@ -207,7 +207,12 @@ class Network:
             position += dims[l] * dims[l - 1]
             b_off[l] = position
             position += dims[l]
-        self._theta = np.zeros(position, dtype=self.dtype)
+        try:
+            self._theta = np.zeros(position, dtype=self.dtype)
+        except (MemoryError, ValueError) as error:
+            raise ValueError(f"layer_dims {list(dims)} need {position} parameters "
+                             f"({position * self.dtype.itemsize / 2**30:.3g} GiB), which cannot "
+                             "be allocated") from error
         self._w_off, self._b_off = w_off, b_off
         self._make_views()
 
@@ -260,15 +265,20 @@ class Network:
         threads, elements = scratch_shape(dims, capacity, self.dtype, inputs_by_rows)
         threads = _fork.scratch_rows(threads)
         row = _round_up(elements, step)
-        acts, z, y_b, w_b, delta, grad, scratch = _aligned_buffers(
-            [total,                                                    # acts (+ layer 0)
-             capacity * dims[-1],                                      # z
-             batch * dims[-1],                                         # y_b
-             batch,                                                    # w_b
-             min(2, len(dims) - 2) * capacity * max(dims[1:-1], default=0),  # delta
-             self._theta.size,                                         # grad
-             threads * row],                                           # scratch
-            self.dtype)
+        sizes = [total,                                                    # acts (+ layer 0)
+                 capacity * dims[-1],                                      # z
+                 batch * dims[-1],                                         # y_b
+                 batch,                                                    # w_b
+                 min(2, len(dims) - 2) * capacity * max(dims[1:-1], default=0),  # delta
+                 self._theta.size,                                         # grad
+                 threads * row]                                            # scratch
+        try:
+            acts, z, y_b, w_b, delta, grad, scratch = _aligned_buffers(sizes, self.dtype)
+        except (MemoryError, ValueError) as error:  # ValueError: more than numpy can index
+            raise ValueError(
+                f"a workspace for batches of {capacity} examples of this network needs "
+                f"{sum(sizes) * self.dtype.itemsize / 2**30:.3g} GiB, which cannot be "
+                "allocated; use a smaller batch_size (or predict in chunks)") from error
         grad[:] = 0
         work = (act_off, acts, z, y_b, w_b, delta, grad, scratch.reshape(threads, row))
         self._workspaces[purpose] = (capacity, work, gather, inputs_by_rows, _fork.generation)
@@ -485,9 +495,19 @@ class Network:
                                 validation_fraction, early_stopping, n_iter_no_change, tol,
                                 callbacks, verbose, plateau)
         rng = self._rng if seed is None else np.random.default_rng(seed)
-        if validation_fraction is not None or (early_stopping and validation_data is None):
-            data = _hold_out(data, 0.1 if validation_fraction is None else validation_fraction,
-                             rng)
+        generator_state = rng.bit_generator.state
+        try:
+            if validation_fraction is not None or (early_stopping and validation_data is None):
+                data = _hold_out(data, 0.1 if validation_fraction is None
+                                 else validation_fraction, rng)
+            # the workspace is the one allocation that may fail: make it before anything else
+            # changes (and give back the draws of the split if it fails)
+            whole = plan.batch_size >= data.X.shape[1]
+            self._work(plan.batch_size, gather=not whole,
+                       inputs_by_rows=whole and data.X_t.shape[0] > 0)
+        except ValueError:
+            rng.bit_generator.state = generator_state
+            raise
         # everything is checked: from here on the network changes
         self._select_optimizer(optimizer)
         rng_state = rng.integers(0, 2**63, size=1, dtype=np.int64).astype(np.uint64)
