@@ -85,6 +85,9 @@ def _forward(A_prev, W, b, code):
     # any other b broadcasts as NumPy would (or fails as NumPy would); the product is still ours
     dense_forward(A_prev, W, np.zeros(n, dtype), act.LINEAR, Z, Z, False, _scratch(dtype))
     Z = Z + bias
+    if Z.ndim != 2:
+        raise ValueError(f"b of shape {bias.shape} makes W·A_prev + b {Z.ndim}-D (shape "
+                         f"{Z.shape}); it must broadcast to 2-D, e.g. shape ({n}, 1)")
     A = np.empty_like(Z)
     act.activate_array(code, np.ascontiguousarray(Z), A)
     return Z, A
