@@ -557,6 +557,10 @@ class _BaseMLP(BaseEstimator):
                           order="C")
         if sp.issparse(X):
             X = X.tocsr()
+        if X.ndim != 2 or X.shape[1] != net.layer_dims[0]:
+            # the kernels trust shapes: never hand them X that does not fit the network
+            raise ValueError(f"X has {X.shape[-1]} features, but the network takes "
+                             f"{net.layer_dims[0]}")
         m = X.shape[0]
         n_out = net.layer_dims[-1]
         out = np.empty((m, n_out), dtype=net.dtype)
