@@ -10,8 +10,10 @@ generator state (as JSON), so a loaded network continues training exactly as the
 """
 import json
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -119,6 +121,15 @@ def save(network, path):
     )
 
 
+#: What reading damaged bytes as a zip of .npy files can raise (found by fuzzing): a flipped
+#: byte in a zip header names an unknown compression method (NotImplementedError) or an
+#: encrypted entry (RuntimeError), a forged .npy header an impossible shape (MemoryError, or
+#: OverflowError), a truncated entry EOFError, and so on.
+_UNREADABLE = (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError,
+               RuntimeError, MemoryError, OverflowError, KeyError, IndexError, TypeError,
+               struct.error, zlib.error)
+
+
 def load(path, network_class):
     """Read a network written by :func:`save`.
 
@@ -133,7 +144,7 @@ def load(path, network_class):
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
+    except _UNREADABLE as error:
         raise ValueError(f"{path} is not a fastbp network file (cannot read it as .npz: "
                          f"{error})") from error
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -142,8 +153,8 @@ def load(path, network_class):
     try:
         with archive:
             contents = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as error:
-        raise ValueError(f"{path} is a damaged fastbp network file ({error})") from error
+    except _UNREADABLE as error:
+        raise ValueError(f"{path} is a damaged fastbp network file ({error!r})") from error
     missing = [key for key in _REQUIRED if key not in contents]
     if "format" not in contents or str(contents["format"]) != FORMAT:
         raise ValueError(f"{path} is not a fastbp network file (no '{FORMAT}' marker)")
