@@ -56,6 +56,8 @@ def test_a_save_killed_at_any_moment_leaves_a_whole_model(tmp_path):
         values = np.unique(loaded._theta)
         assert values.size == 1 and values[0] in outcomes, f"attempt {attempt}: mixed model"
         outcomes[float(values[0])] += 1
+    print(f"{KILLS} saves killed: the old model kept {outcomes[0.0]} times, the new one "
+          f"{outcomes[1.0]} times, no file lost")
     # a killed save leaves at most its own temporary file, hidden and never read
     leftovers = [name for name in os.listdir(tmp_path) if name not in ("model.npz", "saver.py")]
     assert all(name.startswith(".model.npz.") and name.endswith(".tmp") for name in leftovers)
