@@ -25,6 +25,8 @@ def gradient_check(network, X, Y, epsilon=1e-7):
     float
         The relative difference: below about 1e-7 means the gradients are right.
     """
+    if not all(hasattr(network, name) for name in ("_loss_and_gradient", "_cost", "_lock")):
+        raise TypeError(f"gradient_check needs a fastbp.Network, got {type(network).__name__}")
     X, Y = check.check_training_pair(X, Y, network.layer_dims[0], network.layer_dims[-1],
                                      network.dtype)
     epsilon = check.check_positive_float(epsilon, "epsilon")
