@@ -16,12 +16,14 @@ contract checked on each call:
 
 Usage: ``python fuzz_surface.py MAX_EXAMPLES`` prints one JSON line: outcome counts per area.
 """
+import atexit
 import collections
 import contextlib
 import copy
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import warnings
@@ -41,6 +43,7 @@ settings.register_profile("fuzz", max_examples=int(sys.argv[1]) if len(sys.argv)
                           deadline=None, database=None, suppress_health_check=list(HealthCheck))
 settings.load_profile("fuzz")
 TEMP = tempfile.mkdtemp(prefix="fastbp-fuzz-")
+atexit.register(shutil.rmtree, TEMP, ignore_errors=True)
 
 # --------------------------------------------------------------------------- array variants
 #: Variants that keep an array's values usable (fastbp converts them once at the edge).
