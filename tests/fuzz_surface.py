@@ -34,7 +34,6 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import fastbp
 from fastbp import MLPClassifier, MLPRegressor, Network, course, gradient_check
 
 OUTCOMES = collections.Counter()
