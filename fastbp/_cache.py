@@ -30,11 +30,13 @@ _PATHS = set()
 
 @functools.lru_cache(maxsize=None)
 def sources_stamp(vector_bits):
-    """A hash of every kernel source file, of the modules that set how they are compiled and
-    linked, and of the vector width: computed once per process, from the sources it imported."""
+    """A hash of every kernel source file, of the modules that set how they are compiled, linked
+    and stored, and of the vector width: computed once per process, from the sources it
+    imported."""
     digest = hashlib.sha256(str(vector_bits).encode())
     sources = sorted(PACKAGE.joinpath("kernels").glob("*.py"))
-    for path in sources + [PACKAGE / "_config.py", PACKAGE / "_dispatch.py"]:
+    for path in sources + [PACKAGE / "_config.py", PACKAGE / "_dispatch.py",
+                           PACKAGE / "_diskcache.py"]:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.digest()

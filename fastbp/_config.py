@@ -73,9 +73,17 @@ def _njit(function, inline=False, specialize=False, **options):
         kind = _dispatch.SpecializedInlineDispatcher if specialize else _dispatch.InlineDispatcher
     else:
         kind = _dispatch.SeparateDispatcher
-    dispatcher = kind(py_func=function, locals={}, targetoptions=options)
+    return _with_cache(kind(py_func=function, locals={}, targetoptions=options))
+
+
+def _with_cache(dispatcher):
+    """``dispatcher`` with the disk cache (checked entries, see ``fastbp._diskcache``) unless
+    ``FASTBP_CACHE=0``, and counted in ``_dispatch.DISPATCHERS``."""
+    from . import _diskcache, _dispatch
+
     if CACHE:
         dispatcher.enable_caching()
+        _diskcache.protect(dispatcher)
     _dispatch.DISPATCHERS.append(dispatcher)
     return dispatcher
 
@@ -116,11 +124,8 @@ def parallel_kernel(function):
     from . import _dispatch
 
     options = dict(_OPTIONS, nopython=True, parallel=True)
-    dispatcher = _dispatch.SlotDispatcher(py_func=function, locals={}, targetoptions=options)
-    if CACHE:
-        dispatcher.enable_caching()
-    _dispatch.DISPATCHERS.append(dispatcher)
-    return dispatcher
+    return _with_cache(_dispatch.SlotDispatcher(py_func=function, locals={},
+                                                targetoptions=options))
 
 
 if CACHE:

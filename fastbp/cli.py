@@ -358,11 +358,13 @@ def _save_preprocessing(path, data):
 
     extra = path[:-len(".npz")] + ".preprocessing.npz"
     classes = data.classes if data.classes is not None else np.array([])
-    np.savez(extra, x_offset=data.x_offset, x_scale=data.x_scale, classes=classes,
-             y_offset=np.array(data.y_offset), y_scale=np.array(data.y_scale),
-             feature_names=np.array(data.dataset.feature_names, dtype=str),
-             target_name=np.array(data.dataset.target_name), task=np.array(data.task),
-             output=np.array(data.output))
+    from .persistence import atomic_savez
+
+    atomic_savez(extra, x_offset=data.x_offset, x_scale=data.x_scale, classes=classes,
+                 y_offset=np.array(data.y_offset), y_scale=np.array(data.y_scale),
+                 feature_names=np.array(data.dataset.feature_names, dtype=str),
+                 target_name=np.array(data.dataset.target_name), task=np.array(data.task),
+                 output=np.array(data.output))
     return extra
 
 

@@ -14,6 +14,7 @@ ValueError naming them.
 import numba
 import numpy as np
 
+from . import _fork
 from ._config import PARALLEL_MIN_FLOPS
 from .kernels import activations as act
 from .kernels import loop, optim, prepare_parallel
@@ -45,7 +46,14 @@ def _matrix(array, name, dtype):
         raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
     if array.ndim != 2:
         raise ValueError(f"{name} must be 2-D, got shape {array.shape}")
-    return np.ascontiguousarray(array, dtype=dtype)
+    return _kernel_array(array, dtype)
+
+
+def _kernel_array(array, dtype):
+    """``array`` C-contiguous, of ``dtype`` and writeable: a read-only array (a memory map, a
+    broadcast view) would make Numba compile the kernels again for a read-only type."""
+    array = np.ascontiguousarray(array, dtype=dtype)
+    return array if array.flags.writeable else array.copy()
 
 
 def _code(activation):
@@ -57,8 +65,10 @@ def _code(activation):
 
 def _scratch(dtype, flops):
     """Packing buffers for a product of ``flops``: one per thread if it is large enough to run
-    in parallel (the kernels take a parallel region only then), else one."""
+    in parallel (the kernels take a parallel region only then), else one; always one in a forked
+    child (see :mod:`fastbp._fork`)."""
     threads = numba.config.NUMBA_NUM_THREADS if flops >= PARALLEL_MIN_FLOPS else 1
+    threads = _fork.scratch_rows(threads)
     if threads > 1:
         prepare_parallel(dtype)
     return np.empty((threads, scratch_elements(dtype)), dtype)
@@ -74,16 +84,22 @@ def _forward(A_prev, W, b, code):
                          f"W has {W.shape[1]} columns, A_prev {A_prev.shape[0]} rows")
     n, m = W.shape[0], A_prev.shape[1]
     bias = np.asarray(b)
+    if bias.dtype.kind not in "biuf":
+        # Z + b of another kind would reach the activation kernel as object or complex values
+        raise TypeError(f"b must hold real numbers, got dtype {bias.dtype}")
     A = np.empty((n, m), dtype)
     Z = np.empty((n, m), dtype)
     scratch = _scratch(dtype, 2 * n * m * W.shape[1])
     if bias.shape == (n, 1):
-        dense_forward(A_prev, W, np.ascontiguousarray(bias, dtype=dtype).reshape(n), code, A, Z,
+        dense_forward(A_prev, W, _kernel_array(bias, dtype).reshape(n), code, A, Z,
                       True, scratch)
         return Z, A
     # any other b broadcasts as NumPy would (or fails as NumPy would); the product is still ours
     dense_forward(A_prev, W, np.zeros(n, dtype), act.LINEAR, Z, Z, False, scratch)
     Z = Z + bias
+    if Z.ndim != 2:
+        raise ValueError(f"b of shape {bias.shape} makes W·A_prev + b {Z.ndim}-D (shape "
+                         f"{Z.shape}); it must broadcast to 2-D, e.g. shape ({n}, 1)")
     A = np.empty_like(Z)
     act.activate_array(code, np.ascontiguousarray(Z), A)
     return Z, A
@@ -133,12 +149,19 @@ def _backward(dZ, A_prev, W):
     if A_prev.shape[1] != m or W.shape[0] != n or W.shape[1] != A_prev.shape[0]:
         raise ValueError(f"dZ {dZ.shape}, A_prev {A_prev.shape} and W {W.shape} do not fit: "
                          "expected dZ (n, m), A_prev (n_prev, m), W (n, n_prev)")
+    if m == 0:
+        # the course's 1./m would raise ZeroDivisionError: name the problem instead
+        raise ValueError(f"dZ {dZ.shape} has no examples (m = 0): the gradients are means over "
+                         "the examples")
     n_prev = A_prev.shape[0]
     scratch = _scratch(dtype, 2 * n * m * n_prev)
     dW = np.empty((n, n_prev), dtype)
     db = np.empty(n, dtype)
     dense_weight_gradients(dZ, A_prev, dW, db, dtype.type(1.0 / m), dtype.type(0), W, scratch,
                            False)
+    if n_prev == 0:
+        # the kernel computes db with dW's first column block, and a dW without columns has none
+        db = dZ.sum(axis=1) / dtype.type(m)
     dA_prev = np.empty((n_prev, m), dtype)
     dense_input_gradients(dZ, W, act.LINEAR, dA_prev, False, dA_prev, scratch)
     return dA_prev, dW, db.reshape(n, 1)
@@ -175,7 +198,7 @@ def L_model_backward(AL, Y, caches):
     Y = np.asarray(Y)
     if Y.size != AL.size:
         raise ValueError(f"cannot reshape Y of shape {Y.shape} into AL's shape {AL.shape}")
-    Y = np.ascontiguousarray(Y.reshape(AL.shape), dtype=dtype)
+    Y = _kernel_array(Y.reshape(AL.shape), dtype)
     dAL = np.empty_like(AL)
     course_output_gradient(AL, Y, dAL)
     grads = {}
@@ -201,11 +224,13 @@ def update_parameters(params, grads, learning_rate):
             grad = np.asarray(grads["d" + name + str(l)])
             dtype = _working_dtype(value, grad)
             # NumPy's broadcasting rules (and its error for shapes that do not broadcast)
+            for array, key in ((value, name + str(l)), (grad, "d" + name + str(l))):
+                if array.dtype.kind not in "biuf":
+                    raise TypeError(f"{key} must hold real numbers, got dtype {array.dtype}")
             value, grad = np.broadcast_arrays(value, grad)
-            value = np.ascontiguousarray(value, dtype=dtype)
+            value = _kernel_array(value, dtype)
             result = np.empty_like(value)
-            scaled_difference(value, np.ascontiguousarray(grad, dtype=dtype), learning_rate,
-                              result)
+            scaled_difference(value, _kernel_array(grad, dtype), learning_rate, result)
             parameters[name + str(l)] = result
     return parameters
 

@@ -39,7 +39,11 @@ the compiled epoch, so the penalty's ``sum(W**2)`` is interpolated between the e
 last parameters: the reported loss is then exact to about 1e-5 relative. It is exact for a full
 batch, and always for classification, one output, or ``alpha=0``.
 """
+import contextlib
+import copy
+import threading
 import warnings
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -80,6 +84,49 @@ _NEVER = 2 ** 62
 
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
                "values and need to be preprocessed.")
+
+
+#: One re-entrant lock per estimator, held by fit, partial_fit and predictions: kept outside the
+#: estimator's __dict__, which scikit-learn's conventions reserve for parameters and fitted
+#: attributes (and which pickles).
+_LOCKS = weakref.WeakKeyDictionary()
+_LOCKS_LOCK = threading.Lock()
+
+
+def _lock_of(estimator):
+    with _LOCKS_LOCK:
+        lock = _LOCKS.get(estimator)
+        if lock is None:
+            lock = _LOCKS[estimator] = threading.RLock()
+        return lock
+
+
+@contextlib.contextmanager
+def _all_or_nothing(estimator):
+    """Hold the estimator's lock; if the body raises, put every fitted attribute and the
+    network's parameters, optimizer state, history and generator back as they were."""
+    with _lock_of(estimator):
+        attributes = {key: copy.copy(value) if isinstance(value, (list, training.Plateau))
+                      else value for key, value in estimator.__dict__.items()}
+        net = attributes.get("_network")
+        if net is not None:
+            with net._lock:
+                saved = (net._theta.copy(), copy.deepcopy(net._optimizer),
+                         copy.deepcopy(net.history), net.samples_seen_, net.learning_rate_,
+                         copy.deepcopy(net._rng.bit_generator.state))
+        try:
+            yield
+        except BaseException:
+            if net is not None:
+                with net._lock:
+                    net._theta[...] = saved[0]
+                    (net._optimizer, net.history, net.samples_seen_, net.learning_rate_) = \
+                        saved[1:5]
+                    net._rng.bit_generator.state = saved[5]
+                    net._last_forward = None
+            estimator.__dict__.clear()
+            estimator.__dict__.update(attributes)
+            raise
 
 
 class _Plateau(training.Plateau):
@@ -194,6 +241,16 @@ def _as_kernel_array(X):
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share (scikit-learn's BaseMultilayerPerceptron)."""
 
+    def set_params(self, **params):
+        """Set parameters (scikit-learn's), all or none: an unknown name is refused before any
+        is set (scikit-learn's own sets those before it, then raises)."""
+        valid = self.get_params(deep=True)
+        for key in params:
+            if key.partition("__")[0] not in valid:
+                raise ValueError(f"Invalid parameter {key!r} for estimator {self}. Valid "
+                                 f"parameters are: {sorted(self._get_param_names())!r}.")
+        return super().set_params(**params)
+
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
@@ -264,6 +321,10 @@ class _BaseMLP(BaseEstimator):
 
     # ----------------------------------------------------------------- fitting
     def _fit(self, X, y, sample_weight=None, incremental=False):
+        with _all_or_nothing(self):
+            return self._fit_model(X, y, sample_weight, incremental)
+
+    def _fit_model(self, X, y, sample_weight, incremental):
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
@@ -454,13 +515,14 @@ class _BaseMLP(BaseEstimator):
         alpha = float(self.alpha)
 
         def loss_and_gradient(x):
-            net._theta[...] = x
-            cost, grad = net._loss_and_gradient(X_neuron_major, Y_neuron_major, alpha,
-                                                sample_weight)
-            if converter is not None:
-                penalty = converter.penalty(converter.weight_squares()) if alpha else 0.0
-                cost = converter.convert(cost, penalty)
-            return cost, np.array(grad, dtype=np.float64)
+            with net._lock:  # grad is a view of the network's workspace: copy it under the lock
+                net._theta[...] = x
+                cost, grad = net._loss_and_gradient(X_neuron_major, Y_neuron_major, alpha,
+                                                    sample_weight)
+                if converter is not None:
+                    penalty = converter.penalty(converter.weight_squares()) if alpha else 0.0
+                    cost = converter.convert(cost, penalty)
+                return cost, np.array(grad, dtype=np.float64)
 
         verbose = self.verbose is True or self.verbose >= 1
         result = scipy.optimize.minimize(
@@ -505,18 +567,23 @@ class _BaseMLP(BaseEstimator):
                           order="C")
         if sp.issparse(X):
             X = X.tocsr()
+        if X.ndim != 2 or X.shape[1] != net.layer_dims[0]:
+            # the kernels trust shapes: never hand them X that does not fit the network
+            raise ValueError(f"X has {X.shape[-1]} features, but the network takes "
+                             f"{net.layer_dims[0]}")
         m = X.shape[0]
         n_out = net.layer_dims[-1]
         out = np.empty((m, n_out), dtype=net.dtype)
         chunk = min(m, PREDICT_CHUNK)
-        work = net._work(chunk, "predict")
-        model = net._model()
-        for begin in range(0, m, chunk):
-            end = min(begin + chunk, m)
-            block = X[begin:end]
-            block = block.toarray() if sp.issparse(block) else block
-            loop.forward_pass(np.ascontiguousarray(block.T), model, work)
-            out[begin:end] = net._output(work, end - begin).T
+        with net._lock:  # the "predict" workspace is shared by every caller of this network
+            work = net._work(chunk, "predict")
+            model = net._model()
+            for begin in range(0, m, chunk):
+                end = min(begin + chunk, m)
+                block = X[begin:end]
+                block = block.toarray() if sp.issparse(block) else block
+                loop.forward_pass(np.ascontiguousarray(block.T), model, work)
+                out[begin:end] = net._output(work, end - begin).T
         return out
 
     def __sklearn_tags__(self):
@@ -689,13 +756,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         -------
         self : object
         """
-        if _check_partial_fit_first_call(self, classes):
-            self._label_binarizer = LabelBinarizer()
-            if type_of_target(y).startswith("multilabel"):
-                self._label_binarizer.fit(y)
-            else:
-                self._label_binarizer.fit(classes)
-        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+        with _all_or_nothing(self):
+            if _check_partial_fit_first_call(self, classes):
+                self._label_binarizer = LabelBinarizer()
+                if type_of_target(y).startswith("multilabel"):
+                    self._label_binarizer.fit(y)
+                else:
+                    self._label_binarizer.fit(classes)
+            return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict(self, X):
         """Predict the classes of X.

@@ -25,9 +25,17 @@ def gradient_check(network, X, Y, epsilon=1e-7):
     float
         The relative difference: below about 1e-7 means the gradients are right.
     """
+    if not all(hasattr(network, name) for name in ("_loss_and_gradient", "_cost", "_lock")):
+        raise TypeError(f"gradient_check needs a fastbp.Network, got {type(network).__name__}")
     X, Y = check.check_training_pair(X, Y, network.layer_dims[0], network.layer_dims[-1],
                                      network.dtype)
     epsilon = check.check_positive_float(epsilon, "epsilon")
+    # the check moves the parameters one by one: no other thread may use them meanwhile
+    with network._lock:
+        return _relative_difference(network, X, Y, epsilon)
+
+
+def _relative_difference(network, X, Y, epsilon):
     _, grad = network._loss_and_gradient(X, Y)
     grad = grad.astype(np.float64)
     theta = network._theta

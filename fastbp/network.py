@@ -5,8 +5,13 @@ W[l] is (n_l, n_{l-1}) and b[l] is (n_l, 1). Inside, all parameters live in one 
 ``theta`` (``parameters`` holds views of it), and activations and gradients live in workspaces
 allocated once per batch capacity.
 """
+import copy
+import functools
+import threading
+
 import numpy as np
 
+from . import _fork
 from . import _validation as check
 from . import initializers, persistence, training
 from .kernels import activations as act
@@ -89,6 +94,18 @@ def _aligned_buffers(sizes, dtype):
     return [raw[first + start:first + start + size] for start, size in zip(starts, sizes)]
 
 
+def _serialized(method):
+    """Run ``method`` holding the network's lock: the kernels release the GIL and write the
+    network's parameters and workspaces in place, so two threads inside one network at once
+    would overwrite each other's activations and updates. Re-entrant, so that ``fit`` can score
+    validation data and callbacks can predict."""
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 class Network:
     """A fully connected network trained by fastbp's compiled kernels.
 
@@ -122,10 +139,21 @@ class Network:
         Examples trained on so far (scikit-learn's ``t_``; drives the invscaling schedule).
     learning_rate_ : float or None
         The learning rate at the end of the last ``fit`` (after any schedule).
+
+    Notes
+    -----
+    Thread safety: separate networks may be used from separate threads at once (the kernels
+    release the GIL; results are bit-identical to running them one after another). Calls on one
+    network from several threads are serialized by a lock held for the whole call (``fit``,
+    ``forward``, ``backward``, ``cost``, ``predict``, ``save``, ``gradient_check``, pickling):
+    they never interleave inside the network, but ``backward`` uses the last ``forward`` of
+    whichever thread ran it. In a child forked after fastbp was imported, kernels run on one
+    thread (see :mod:`fastbp._fork`).
     """
 
     def __init__(self, layer_dims, activations="relu", output="sigmoid", loss=None,
                  dtype=np.float64, seed=None, init="course"):
+        self._lock = threading.RLock()
         dims = _check_layer_dims(layer_dims)
         n_hidden = len(dims) - 2
         if isinstance(activations, str):
@@ -179,7 +207,12 @@ class Network:
             position += dims[l] * dims[l - 1]
             b_off[l] = position
             position += dims[l]
-        self._theta = np.zeros(position, dtype=self.dtype)
+        try:
+            self._theta = np.zeros(position, dtype=self.dtype)
+        except (MemoryError, ValueError) as error:
+            raise ValueError(f"layer_dims {list(dims)} need {position} parameters "
+                             f"({position * self.dtype.itemsize / 2**30:.3g} GiB), which cannot "
+                             "be allocated") from error
         self._w_off, self._b_off = w_off, b_off
         self._make_views()
 
@@ -195,6 +228,7 @@ class Network:
             dict.__setitem__(views, f"b{l}", self._theta[b_off[l]:b_off[l] + n].reshape(n, 1))
         self.parameters = views
 
+    @_serialized
     def reset_parameters(self):
         """Draw fresh parameters with the network's initializer (and generator)."""
         layers = initializers.initialize(self.init, self.layer_dims, self.activations, self._rng)
@@ -216,8 +250,9 @@ class Network:
         used for no other.
         """
         held = self._workspaces.get(purpose)
+        # a workspace built before a fork has one scratch row per thread: rebuilt (see _fork)
         if (held is not None and held[0] >= capacity and (held[2] or not gather)
-                and (inputs_by_rows or not held[3])):
+                and (inputs_by_rows or not held[3]) and held[4] == _fork.generation):
             return held[1]
         dims = self.layer_dims
         step = _ALIGNMENT // self.dtype.itemsize
@@ -228,24 +263,31 @@ class Network:
             total = act_off[l] + capacity * dims[l]
         batch = capacity if gather else 0
         threads, elements = scratch_shape(dims, capacity, self.dtype, inputs_by_rows)
+        threads = _fork.scratch_rows(threads)
         if threads > 1:
             prepare_parallel(self.dtype)
         row = _round_up(elements, step)
-        acts, z, y_b, w_b, delta, grad, scratch = _aligned_buffers(
-            [total,                                                    # acts (+ layer 0)
-             capacity * dims[-1],                                      # z
-             batch * dims[-1],                                         # y_b
-             batch,                                                    # w_b
-             min(2, len(dims) - 2) * capacity * max(dims[1:-1], default=0),  # delta
-             self._theta.size,                                         # grad
-             threads * row],                                           # scratch
-            self.dtype)
+        sizes = [total,                                                    # acts (+ layer 0)
+                 capacity * dims[-1],                                      # z
+                 batch * dims[-1],                                         # y_b
+                 batch,                                                    # w_b
+                 min(2, len(dims) - 2) * capacity * max(dims[1:-1], default=0),  # delta
+                 self._theta.size,                                         # grad
+                 threads * row]                                            # scratch
+        try:
+            acts, z, y_b, w_b, delta, grad, scratch = _aligned_buffers(sizes, self.dtype)
+        except (MemoryError, ValueError) as error:  # ValueError: more than numpy can index
+            raise ValueError(
+                f"a workspace for batches of {capacity} examples of this network needs "
+                f"{sum(sizes) * self.dtype.itemsize / 2**30:.3g} GiB, which cannot be "
+                "allocated; use a smaller batch_size (or predict in chunks)") from error
         grad[:] = 0
         work = (act_off, acts, z, y_b, w_b, delta, grad, scratch.reshape(threads, row))
-        self._workspaces[purpose] = (capacity, work, gather, inputs_by_rows)
+        self._workspaces[purpose] = (capacity, work, gather, inputs_by_rows, _fork.generation)
         return work
 
     # ----------------------------------------------------------------- inference
+    @_serialized
     def forward(self, X):
         """Forward propagation.
 
@@ -271,6 +313,7 @@ class Network:
         offset = work[0][-1]
         return work[1][offset:offset + n_out * m].reshape(n_out, m)
 
+    @_serialized
     def backward(self, Y):
         """Backward propagation from the last :meth:`forward`.
 
@@ -306,6 +349,7 @@ class Network:
             grads[f"db{l}"] = grad[self._b_off[l]:self._b_off[l] + n].reshape(n, 1).copy()
         return grads
 
+    @_serialized
     def _loss_and_gradient(self, X, Y, alpha=0.0, weights=None):
         """Cost and flat gradient (a view of the workspace) on validated neuron-major X, Y."""
         weighted = weights is not None
@@ -315,6 +359,7 @@ class Network:
                                       weighted, float(alpha), self._model(), work)
         return cost, work[-2]
 
+    @_serialized
     def cost(self, X, Y):
         """Mean loss over the examples of X (the network's loss; no penalty).
 
@@ -331,6 +376,7 @@ class Network:
                                          self.dtype)
         return self._cost(X, Y)
 
+    @_serialized
     def _cost(self, X, Y, weights=None):
         work = self._work(X.shape[1])
         weighted = weights is not None
@@ -363,6 +409,7 @@ class Network:
         return AL
 
     # ----------------------------------------------------------------- training
+    @_serialized
     def fit(self, X, Y, epochs=1, batch_size=None, optimizer="sgd", learning_rate=0.01,
             shuffle=True, seed=None, *, momentum=0.9, nesterov=False, beta_1=0.9, beta_2=0.999,
             epsilon=1e-8, alpha=0.0, learning_rate_schedule="constant", power_t=0.5,
@@ -450,9 +497,19 @@ class Network:
                                 validation_fraction, early_stopping, n_iter_no_change, tol,
                                 callbacks, verbose, plateau)
         rng = self._rng if seed is None else np.random.default_rng(seed)
-        if validation_fraction is not None or (early_stopping and validation_data is None):
-            data = _hold_out(data, 0.1 if validation_fraction is None else validation_fraction,
-                             rng)
+        generator_state = rng.bit_generator.state
+        try:
+            if validation_fraction is not None or (early_stopping and validation_data is None):
+                data = _hold_out(data, 0.1 if validation_fraction is None
+                                 else validation_fraction, rng)
+            # the workspace is the one allocation that may fail: make it before anything else
+            # changes (and give back the draws of the split if it fails)
+            whole = plan.batch_size >= data.X.shape[1]
+            self._work(plan.batch_size, gather=not whole,
+                       inputs_by_rows=whole and data.X_t.shape[0] > 0)
+        except ValueError:
+            rng.bit_generator.state = generator_state
+            raise
         # everything is checked: from here on the network changes
         self._select_optimizer(optimizer)
         rng_state = rng.integers(0, 2**63, size=1, dtype=np.int64).astype(np.uint64)
@@ -562,10 +619,17 @@ class Network:
         return self._optimizer[1], self._optimizer[2]
 
     def __getstate__(self):
-        # pickle the flat storage only: views and workspaces are rebuilt, not copied
-        state = self.__dict__.copy()
-        for derived in ("parameters", "_workspaces", "_last_forward"):
-            state.pop(derived, None)
+        # pickle the flat storage only: views and workspaces are rebuilt, not copied; copied
+        # under the lock, so a network training in another thread pickles as one whole state
+        with self._lock:
+            state = self.__dict__.copy()
+            for derived in ("parameters", "_workspaces", "_last_forward", "_lock"):
+                state.pop(derived, None)
+            state["_theta"] = self._theta.copy()
+            if self._optimizer is not None:
+                name, moments, step = self._optimizer
+                state["_optimizer"] = (name, moments.copy(), step.copy())
+            state["history"] = copy.deepcopy(self.history)
         return state
 
     def __setstate__(self, state):
@@ -575,11 +639,13 @@ class Network:
         if state.get("_optimizer") is not None:
             state["_optimizer"] = tuple(_writeable(part) for part in state["_optimizer"])
         self.__dict__.update(state)
+        self._lock = threading.RLock()
         self._workspaces = {}
         self._last_forward = None
         self._make_views()
 
     # ----------------------------------------------------------------- persistence
+    @_serialized
     def save(self, path):
         """Save the network to a .npz file (no pickle): architecture, dtype, parameters,
         optimizer state, history and generator state. :meth:`load` restores it exactly."""

@@ -20,6 +20,9 @@ from .kernels import optim
 #: the call overhead vanish, short enough that Ctrl-C is honoured promptly.
 CALL_SECONDS = 0.1
 
+#: Most epochs one compiled call runs (a bound on the per-call buffer of epoch costs).
+MAX_EPOCHS_PER_CALL = 1 << 20
+
 #: scikit-learn's floor for the adaptive learning rate: below it a plateau stops training.
 ADAPTIVE_FLOOR = 1e-6
 
@@ -139,7 +142,10 @@ def run(network, data, plan, rng_state):
 
     # the order of examples matters only to minibatches
     order = np.arange(0 if whole else m, dtype=np.int64)
-    costs = np.empty(plan.epochs)
+    # one call's epoch costs at a time: fit(epochs=10**9) with early stopping must not allocate
+    # a cost per epoch it may never run
+    costs = np.empty(min(plan.epochs, MAX_EPOCHS_PER_CALL))
+    call_start = 0
     progress = np.zeros(1, dtype=np.int64)
     # the kernel restores the parameters of an epoch that met a NaN from these copies; an epoch of
     # one batch needs none (it stops before the update)
@@ -152,7 +158,7 @@ def run(network, data, plan, rng_state):
         # make the history match the epochs the kernel finished, even after an interrupt
         nonlocal recorded
         completed = int(progress[0])
-        network.history.extend(costs[recorded:completed].tolist())
+        network.history.extend(costs[recorded - call_start:completed - call_start].tolist())
         network.samples_seen_ += m * (completed - recorded)
         recorded = completed
 
@@ -160,15 +166,18 @@ def run(network, data, plan, rng_state):
     try:
         while recorded < plan.epochs:
             count = 1 if between_epochs else min(chunk, plan.epochs - recorded)
+            call_start = recorded
             hyper[optim.LEARNING_RATE] = learning_rate
+            # the update takes threads under the dense sums' rule, inside the kernel: only with
+            # more than one scratch row (never in a forked child, see fastbp._fork)
+            work = network._work(plan.batch_size, gather=not whole, inputs_by_rows=inputs_by_rows)
             started = time.perf_counter()
             status = loop.train_epochs(
                 count, data.X_t, X_kernel, data.Y, data.weights, data.weighted, plan.batch_size,
-                plan.shuffle, order, rng_state, plan.alpha, network._model(),
-                network._work(plan.batch_size, gather=not whole, inputs_by_rows=inputs_by_rows),
+                plan.shuffle, order, rng_state, plan.alpha, network._model(), work,
                 plan.optimizer,
                 state, hyper, step,
-                costs[recorded:], progress, theta_backup, state_backup)
+                costs, progress, theta_backup, state_backup)
             elapsed = time.perf_counter() - started
             record()
             if status < 0:
@@ -176,7 +185,8 @@ def run(network, data, plan, rng_state):
                     f"the training cost became NaN or infinite in epoch {recorded + 1} of this "
                     "fit; the parameters are those of the last whole epoch. Lower the learning "
                     "rate or scale the inputs.")
-            chunk = max(1, min(int(CALL_SECONDS * count / max(elapsed, 1e-9)), 1 << 20))
+            chunk = max(1, min(int(CALL_SECONDS * count / max(elapsed, 1e-9)),
+                               MAX_EPOCHS_PER_CALL))
             if not between_epochs:
                 bar.update(count)
                 continue
