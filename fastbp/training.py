@@ -7,6 +7,7 @@ callbacks, draws the progress bar, and turns Ctrl-C into a clean stop after the 
 The rules are scikit-learn's (``MLPClassifier._fit_stochastic``) so that the estimators built on
 it behave as scikit-learn's do.
 """
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -15,6 +16,11 @@ import numpy as np
 
 from .kernels import loop
 from .kernels import optim
+
+#: An epoch of at least this many floating-point operations (some 10-100 ms) runs in a worker
+#: thread that Ctrl-C can stop between minibatches; smaller ones run on the calling thread, where
+#: a thread per call would cost more than it saves.
+INTERRUPTIBLE_FLOPS = 2_000_000_000
 
 #: Seconds one compiled call may run when nothing is needed between epochs: long enough to make
 #: the call overhead vanish, short enough that Ctrl-C is honoured promptly.
@@ -162,6 +168,11 @@ def run(network, data, plan, rng_state):
         network.samples_seen_ += m * (completed - recorded)
         recorded = completed
 
+    stop_flag = np.zeros(1, dtype=np.int64)
+    # an epoch of many minibatches that takes long runs in a worker thread, so that Ctrl-C can
+    # stop it between two minibatches (Python handles the signal only once the kernel returns)
+    interruptible = not whole and epoch_flops(network.layer_dims, m) >= INTERRUPTIBLE_FLOPS
+    call = _interruptible(loop.train_epochs, stop_flag) if interruptible else loop.train_epochs
     chunk = 1
     try:
         while recorded < plan.epochs:
@@ -172,14 +183,16 @@ def run(network, data, plan, rng_state):
             # more than one scratch row (never in a forked child, see fastbp._fork)
             work = network._work(plan.batch_size, gather=not whole, inputs_by_rows=inputs_by_rows)
             started = time.perf_counter()
-            status = loop.train_epochs(
+            status = call(
                 count, data.X_t, X_kernel, data.Y, data.weights, data.weighted, plan.batch_size,
                 plan.shuffle, order, rng_state, plan.alpha, network._model(), work,
                 plan.optimizer,
                 state, hyper, step,
-                costs, progress, theta_backup, state_backup)
+                costs, progress, theta_backup, state_backup, stop_flag)
             elapsed = time.perf_counter() - started
             record()
+            if status == loop.INTERRUPTED:
+                raise KeyboardInterrupt
             if status < 0:
                 raise FloatingPointError(
                     f"the training cost became NaN or infinite in epoch {recorded + 1} of this "
@@ -229,6 +242,57 @@ def run(network, data, plan, rng_state):
     if best_theta is not None:
         network._theta[:] = best_theta
     return recorded
+
+
+def epoch_flops(dims, m):
+    """Floating-point operations of one training epoch of ``m`` examples (forward, weight and
+    input gradients: 6·m·Σ n_l·n_(l-1))."""
+    return 6 * m * sum(dims[l] * dims[l - 1] for l in range(1, len(dims)))
+
+
+def _interruptible(kernel, stop_flag):
+    """``kernel`` run in a worker thread while this one waits: Ctrl-C here sets ``stop_flag``,
+    which the kernel reads between minibatches, and the call then returns (the kernel releases
+    the GIL, so the wait costs nothing)."""
+
+    def call(*args):
+        outcome = []
+        began, done = threading.Event(), threading.Event()
+
+        def target():
+            began.set()
+            try:
+                outcome.append(kernel(*args))
+            except BaseException as error:  # handed to the waiting thread
+                outcome.append(error)
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=target, name="fastbp-epoch", daemon=True)
+        try:
+            try:
+                worker.start()
+                while not done.wait(0.05):
+                    pass
+            except KeyboardInterrupt:
+                stop_flag[0] = 1
+                # the kernel stops at its next minibatch; never leave it running (a second
+                # Ctrl-C waits too), or it would change the parameters behind the caller's back.
+                # Ctrl-C can even land inside start(): a thread that was created begins at once
+                while True:
+                    try:
+                        if done.wait(0.5) or not began.wait(1.0):
+                            break
+                    except KeyboardInterrupt:
+                        pass
+                raise
+        finally:
+            stop_flag[0] = 0
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
+
+    return call
 
 
 def _progress_bar(total, verbose):

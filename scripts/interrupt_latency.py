@@ -2,9 +2,9 @@
 
 Starts a child that fits a large network (one epoch of several seconds), sends it SIGINT (what
 Ctrl-C sends) a moment into the first epoch, and reports how long the child took to stop and
-how many whole epochs it kept. A compiled call is not interruptible: Python handles the signal
-when the call returns, so the latency is the rest of the running call (at least the rest of the
-epoch).
+how many whole epochs it kept. A long epoch runs in a worker thread that the compiled loop lets
+stop between two minibatches (``fastbp.training.INTERRUPTIBLE_FLOPS``), so the latency is about
+one minibatch.
 
     python scripts/interrupt_latency.py [--hidden 4096] [--examples 8192]
 """

@@ -50,20 +50,14 @@ def parent_result():
     return _workers.fit_parallel_network()
 
 
-def _assert_same_training(result, expected, exact):
+def _assert_same_training(result, expected):
+    # bit for bit: a serial child sums every block as the parent's parallel tasks do
     theta, history, AL, dW1 = result
     theta_e, history_e, AL_e, dW1_e = expected
-    if exact:
-        np.testing.assert_array_equal(theta, theta_e)
-        assert history == history_e
-        np.testing.assert_array_equal(AL, AL_e)
-        np.testing.assert_array_equal(dW1, dW1_e)
-    else:
-        # serial and parallel products may sum a block in a different order
-        np.testing.assert_allclose(theta, theta_e, rtol=0, atol=1e-9 * np.abs(theta_e).max())
-        np.testing.assert_allclose(history, history_e, rtol=1e-9)
-        np.testing.assert_allclose(AL, AL_e, rtol=0, atol=1e-9)
-        np.testing.assert_allclose(dW1, dW1_e, rtol=0, atol=1e-9 * np.abs(dW1_e).max())
+    np.testing.assert_array_equal(theta, theta_e)
+    assert history == history_e
+    np.testing.assert_array_equal(AL, AL_e)
+    np.testing.assert_array_equal(dW1, dW1_e)
 
 
 @needs_fork
@@ -71,7 +65,7 @@ def _assert_same_training(result, expected, exact):
 def test_forked_child_trains_after_the_parent_ran_parallel_kernels(parent_result):
     exitcode, (status, result) = _run_child("fork", _workers.child_fit)
     assert exitcode == 0 and status == "ok", (exitcode, status, result)
-    _assert_same_training(result, parent_result, exact=False)
+    _assert_same_training(result, parent_result)
 
 
 @needs_fork
@@ -113,4 +107,4 @@ def test_spawn_and_forkserver_children_train_like_the_parent(method, parent_resu
     exitcode, (status, result) = _run_child(method, _workers.child_fit)
     assert exitcode == 0 and status == "ok", (exitcode, status, result)
     # a fresh interpreter takes the same (parallel) paths: bit for bit
-    _assert_same_training(result, parent_result, exact=True)
+    _assert_same_training(result, parent_result)

@@ -383,3 +383,67 @@ def test_bad_arguments_are_refused_and_change_nothing(trained, kwargs, error, ma
         np.testing.assert_array_equal(part, saved)
     assert net._rng.bit_generator.state == rng_state
     assert (net.samples_seen_, net.learning_rate_) == (samples, rate)
+
+
+def test_keyboard_interrupt_inside_a_long_epoch_keeps_the_last_whole_epoch(monkeypatch):
+    # an epoch of many minibatches runs in a worker thread that Ctrl-C stops between two of them;
+    # the threshold is lowered so a small network takes that path. The first epoch is whole, the
+    # second is interrupted after its first minibatch (the callback is when Ctrl-C "arrives")
+    from fastbp import training
+    monkeypatch.setattr(training, "INTERRUPTIBLE_FLOPS", 0)
+    rng = np.random.default_rng(11)
+    X, Y = _data(rng, "softmax", 3, 40)
+    kwargs = dict(batch_size=4, optimizer="adam", learning_rate=0.02, seed=5, shuffle=False)
+    gathered = []
+
+    def network():
+        return Network([4, 6, 3], activations="relu", output="softmax", seed=9)
+
+    net = network()
+    original = training.loop.train_epochs
+
+    def kernel_seeing_ctrl_c(*args):
+        # the stop flag is the kernel's last argument: set as the waiting thread would on Ctrl-C
+        # once an epoch has completed, so the next epoch stops before its first minibatch
+        gathered.append(int(args[-4][0]))   # epochs completed before this call (progress)
+        if gathered[-1] == 1:
+            args[-1][0] = 1
+        return original(*args)
+
+    monkeypatch.setattr(training.loop, "train_epochs", kernel_seeing_ctrl_c)
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        net.fit(X, Y, epochs=5, **kwargs)
+    assert len(net.history) == 1 and net.samples_seen_ == 40
+
+    monkeypatch.setattr(training.loop, "train_epochs", original)
+    clean = network()
+    clean.fit(X, Y, epochs=1, **kwargs)
+    assert_same_parameters(net.parameters, clean.parameters)
+    # the optimizer state was restored with the parameters: training on agrees too
+    net.fit(X, Y, epochs=2, **kwargs)
+    clean.fit(X, Y, epochs=2, **kwargs)
+    assert list(net.history) == list(clean.history)
+    assert_same_parameters(net.parameters, clean.parameters)
+
+
+def test_ctrl_c_while_a_worker_thread_runs_the_epoch_stops_it(monkeypatch):
+    # the real signal path: KeyboardInterrupt raised in the waiting (main) thread
+    import _thread
+    import threading
+    from fastbp import training
+    monkeypatch.setattr(training, "INTERRUPTIBLE_FLOPS", 0)
+    rng = np.random.default_rng(12)
+    X = rng.standard_normal((64, 20000))
+    Y = np.eye(10)[rng.integers(0, 10, 20000)].T
+    net = Network([64, 256, 10], activations="relu", output="softmax", seed=1)
+    net.fit(X[:, :50], Y[:, :50], epochs=1, batch_size=10)   # compile before timing anything
+    before = snapshot(net)
+    timer = threading.Timer(0.02, _thread.interrupt_main)
+    timer.start()
+    with pytest.warns(RuntimeWarning, match="interrupted"):
+        net.fit(X, Y, epochs=1000, batch_size=1)
+    timer.cancel()
+    # whatever number of whole epochs ran, the history and the parameters agree with them
+    assert len(net.history) < 1000
+    if len(net.history) == 1:   # only the warm-up's epoch: the parameters are as before
+        assert_same_parameters(net.parameters, before)

@@ -210,10 +210,14 @@ def gather_batch(X_t, X, Y, weights, weighted, order, start, A0, y_b, w_b):
             w_b[i] = weights[source]
 
 
+#: What :func:`train_epochs` returns when ``stop`` was set during an epoch.
+INTERRUPTED = -(1 << 62)
+
+
 @kernel
 def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, order, rng_state,
                  alpha, model, work, optimizer, opt_state, hyper, step, costs, progress,
-                 theta_backup, state_backup):
+                 theta_backup, state_backup, stop):
     """Run ``n_epochs`` epochs of minibatch training in one call.
 
     Parameters
@@ -247,12 +251,15 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
         interrupted between calls.
     theta_backup, state_backup : ndarray
         Scratch for the parameters and optimizer state at the start of each epoch.
+    stop : ndarray of int64, shape (1,)
+        Read before every minibatch: nonzero stops the epoch (another thread sets it on Ctrl-C).
 
     Returns
     -------
     int
-        ``n_epochs``, or ``-(e + 1)`` if epoch ``e`` met a NaN or infinite cost; parameters and
-        optimizer state are then restored to their values at the start of that epoch.
+        ``n_epochs``; ``-(e + 1)`` if epoch ``e`` met a NaN or infinite cost, or
+        :data:`INTERRUPTED` if ``stop`` was set during it: parameters and optimizer state are then
+        restored to their values at the start of that epoch.
     """
     dims, codes, loss, w_off, b_off, theta = model
     act_off, acts, z, y_b, w_b, delta, grad, scratch = work
@@ -270,6 +277,11 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
             shuffle_in_place(order, rng_state)
         total = 0.0
         for start in range(0, m, batch_size):
+            if stop[0] != 0 and not whole:
+                copy_into(theta, theta_backup)
+                copy_into(opt_state, state_backup)
+                step[0] = backup_step
+                return INTERRUPTED
             mb = min(batch_size, m - start)
             if whole:
                 # one batch of every example: the order does not change the sum, skip the copy
