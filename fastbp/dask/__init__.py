@@ -3,7 +3,7 @@
 ``fastbp.dask.MLPClassifier`` and ``MLPRegressor`` take the constructor arguments of
 ``fastbp.MLPClassifier`` / ``MLPRegressor`` and fit dask arrays of row chunks where they lie,
 with the default ``distributed.Client`` (``dask_ml.linear_model``'s convention). Importing this
-module imports dask, distributed (on the first fit) and dask-ml (on the first lazy predict);
+module imports dask (and distributed on the first fit);
 ``import fastbp`` imports none of them. Install them with ``pip install 'fastbp[dask]'``.
 """
 from ._estimators import MLPClassifier, MLPRegressor

@@ -34,7 +34,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from .. import estimators as _single
 from .. import training
 from .._validation import check_dtype
-from . import _data, _worker
+from . import _data, _scores, _worker
 
 
 def _client():
@@ -295,41 +295,52 @@ class _DaskMLP:
         return super().partial_fit(X, y, *args, **kwargs)
 
     # ----------------------------------------------------------------- inference
-    def _post_fit(self):
-        """dask-ml's ParallelPostFit around this estimator: per-block predictions on the
-        workers, its numpy methods applied to each row chunk."""
-        from dask_ml.wrappers import ParallelPostFit
-        dtype = self._network.dtype
-        if is_classifier(self):
-            predict_meta = np.empty(0, dtype=self.classes_.dtype)
-        else:
-            predict_meta = np.empty((0,) * (1 if self.n_outputs_ == 1 else 2), dtype=dtype)
-        return ParallelPostFit(estimator=self, predict_meta=predict_meta,
-                               predict_proba_meta=np.empty((0, 0), dtype=dtype))
+    def _blockwise(self, method, X, columns):
+        """``method`` of this estimator applied to each row chunk of a dask X, lazily: the
+        blocks are computed on the workers, each by the numpy method. ``columns`` is the
+        number of output columns, or None for a 1-D result.
 
-    def _row_chunked(self, X):
+        (dask-ml's ``ParallelPostFit`` does this with ``drop_axis=1`` always, which gives a
+        multi-output regressor's predictions the wrong shape.)
+        """
         X = _data._as_dask_array(X, "X", (2,))
-        return X
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
+        if method == "predict" and is_classifier(self):
+            dtype = self.classes_.dtype
+        else:
+            dtype = self._network.dtype
+        if columns is None:
+            return X.map_blocks(_apply, estimator=self, method=method, drop_axis=1,
+                                dtype=dtype, meta=np.empty((0,), dtype))
+        return X.map_blocks(_apply, estimator=self, method=method, dtype=dtype,
+                            chunks=(X.chunks[0], (columns,)), meta=np.empty((0, 0), dtype))
 
     def predict(self, X):
         """Predictions for X: a lazy dask array (computed on the workers) for a dask X, an
         ndarray for an ndarray."""
         if _data.is_dask_collection(X):
-            return self._post_fit().predict(self._row_chunked(X))
+            single = is_classifier(self) or self.n_outputs_ == 1
+            return self._blockwise("predict", X, None if single else self.n_outputs_)
         return super().predict(X)
 
     def score(self, X, y, sample_weight=None):
-        """Accuracy (classifier) or R² (regressor): a lazy dask scalar for dask inputs, a float
-        otherwise."""
+        """Accuracy (classifier) or R² (regressor, averaged over outputs): a lazy dask scalar
+        for dask inputs, a float otherwise (scikit-learn's ``score``)."""
         if not _data.is_dask_collection(X):
             return super().score(X, y, sample_weight=sample_weight)
-        from dask_ml import metrics
         X, y, sample_weight, _ = _data.check_inputs(X, y, sample_weight, is_classifier(self))
         prediction = self.predict(X)
         if is_classifier(self):
-            return metrics.accuracy_score(y, prediction, sample_weight=sample_weight,
-                                          compute=False)
-        return metrics.r2_score(y, prediction, sample_weight=sample_weight, compute=False)
+            return _scores.accuracy(y, prediction, sample_weight)
+        return _scores.r2(y, prediction, sample_weight)
+
+
+def _apply(block, estimator, method):
+    """``estimator.method(block)`` on one NumPy row chunk (run on a worker)."""
+    with _worker._KernelThreads():
+        return getattr(estimator, method)(block)
 
 
 class MLPClassifier(_DaskMLP, _single.MLPClassifier):
@@ -356,7 +367,7 @@ class MLPClassifier(_DaskMLP, _single.MLPClassifier):
         """Class probabilities: a lazy dask array of shape (n_samples, n_classes) for a dask
         X, an ndarray for an ndarray."""
         if _data.is_dask_collection(X):
-            return self._post_fit().predict_proba(self._row_chunked(X))
+            return self._blockwise("predict_proba", X, max(2, self.n_outputs_))
         return super().predict_proba(X)
 
 
