@@ -35,6 +35,7 @@ from .. import estimators as _single
 from .. import training
 from .._validation import check_dtype
 from . import _data, _scores, _worker
+from ._objective import DistributedObjective, as_float64_sum
 
 
 def _client():
@@ -47,14 +48,6 @@ def _client():
                          "create one first (distributed.Client() or "
                          "Client('scheduler-address')), or use fastbp.MLPClassifier / "
                          "MLPRegressor to fit in this process") from error
-
-
-def _as_float64_sum(parts):
-    """Add float64 vectors in the order given: the fixed order that makes a fit reproducible."""
-    total = np.array(parts[0], dtype=np.float64)
-    for part in parts[1:]:
-        total += part
-    return total
 
 
 class _DaskMLP:
@@ -155,40 +148,9 @@ class _DaskMLP:
         """scikit-learn's L-BFGS (as ``fastbp.estimators._BaseMLP._fit_lbfgs``) on the sum of
         the workers' loss and gradient sums."""
         net = self._network
-        spec = self._spec()
-        total = float(sum(t for _, t in info))
-        alpha = float(self.alpha)
-        # the penalty 0.5 * alpha * sum(W**2) / total and its gradient alpha * W / total, on the
-        # weights only (not the biases), as the kernel adds them
-        is_weight = np.zeros(net._theta.size, dtype=bool)
-        for l in range(1, len(net.layer_dims)):
-            size = net.layer_dims[l] * net.layer_dims[l - 1]
-            is_weight[net._w_off[l]:net._w_off[l] + size] = True
-        n_outputs = net.layer_dims[-1]
-        convert = not is_classifier(self) and n_outputs > 1
-        workers = sorted({w for who in client.who_has(shards).values() for w in who})
-
-        def loss_and_gradient(x):
-            net._theta[...] = x
-            theta = net._theta      # in the network's dtype, as the kernels read it
-            broadcast = client.scatter(theta, broadcast=True, hash=False, workers=workers)
-            parts = client.gather([client.submit(_worker.loss_gradient_sums, shard, broadcast,
-                                                 spec, pure=False) for shard in shards])
-            sums = _as_float64_sum(parts)
-            weights = theta[is_weight].astype(np.float64)
-            penalty = 0.5 * alpha * float(np.dot(weights, weights)) / total if alpha else 0.0
-            cost = sums[0] / total + penalty
-            grad = sums[1:] / total
-            if alpha:
-                grad[is_weight] += (alpha / total) * weights
-            if net.dtype != np.float64:
-                grad = grad.astype(net.dtype).astype(np.float64)
-            if convert:
-                # scikit-learn's squared error averages over the outputs (see
-                # fastbp.estimators._SquaredErrorLoss); the gradient stays that of the sum
-                cost = penalty + (cost - penalty) / n_outputs
-            return cost, grad
-
+        loss_and_gradient = DistributedObjective(
+            client, shards, info, net, self._spec(), float(self.alpha),
+            average_outputs=not is_classifier(self) and net.layer_dims[-1] > 1)
         verbose = self.verbose is True or self.verbose >= 1
         result = scipy.optimize.minimize(
             loss_and_gradient, net._theta.astype(np.float64), method="L-BFGS-B", jac=True,
@@ -251,7 +213,7 @@ class _DaskMLP:
             except FloatingPointError as error:
                 raise ValueError(_single._NON_FINITE) from error
             # weighted mean in shard order (the fixed order of a reproducible fit)
-            mean = _as_float64_sum([fraction * part for fraction, part in zip(fractions, parts)])
+            mean = as_float64_sum([fraction * part for fraction, part in zip(fractions, parts)])
             net._theta[...] = mean[:size]
             opt_state[...] = mean[size:-2].reshape(opt_state.shape)
             step[0] = int(round(max(part[-2] for part in parts)))
