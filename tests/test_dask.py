@@ -307,6 +307,24 @@ def test_inference_is_lazy_and_the_fit_is_an_ordinary_estimator(client, digits):
         fitted.score(X_test, y_test, sample_weight=weights[:397]), rel=1e-12)
 
 
+def test_dask_dataframes(client, digits):
+    pd = pytest.importorskip("pandas")
+    dd = pytest.importorskip("dask.dataframe")
+    X, y, X_test, y_test = digits
+    columns = [f"pixel{i}" for i in range(64)]
+    frame = dd.from_pandas(pd.DataFrame(X, columns=columns).assign(label=y), npartitions=3)
+    settings = dict(_SMALL, solver="lbfgs", max_iter=20)
+    fitted = fastbp.dask.MLPClassifier(**settings).fit(frame[columns], frame["label"])
+    assert list(fitted.feature_names_in_) == columns
+    single = fastbp.MLPClassifier(**settings).fit(pd.DataFrame(X, columns=columns), y)
+    assert_allclose(_coefs(fitted), _coefs(single), rtol=1e-6, atol=1e-9)
+    test = dd.from_pandas(pd.DataFrame(X_test, columns=columns), npartitions=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")        # no feature-name warnings on the workers' chunks
+        labels = fitted.predict(test).compute()
+    assert_array_equal(labels, single.predict(pd.DataFrame(X_test, columns=columns)))
+
+
 def test_bad_input_is_refused_before_anything_changes(client, digits):
     X, y, _, _ = digits
     fitted = fastbp.dask.MLPClassifier(**_SMALL, solver="lbfgs", max_iter=5).fit(X[:200],

@@ -301,6 +301,12 @@ class _DaskMLP:
 
 def _apply(block, estimator, method):
     """``estimator.method(block)`` on one NumPy row chunk (run on a worker)."""
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:
+        # the chunk of a DataFrame the estimator was fitted on: give its columns back their
+        # names, as scikit-learn checks them
+        import pandas as pd
+        block = pd.DataFrame(block, columns=names)
     with _worker._KernelThreads():
         return getattr(estimator, method)(block)
 
