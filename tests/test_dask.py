@@ -359,7 +359,7 @@ def test_no_client_is_a_clear_error(monkeypatch):
 def test_chunks_are_grouped_in_order():
     assert _data.group_rows([100, 100, 100, 100], 2) == [[0, 1], [2, 3]]
     assert _data.group_rows([500, 10, 10, 10], 2) == [[0], [1, 2, 3]]
-    assert _data.group_rows([7], 4) == [[0]]
+    assert _data.group_rows([7], 4) == [[], [], [0], []]
 
 
 # ----------------------------------------------------------------- 3. threads
@@ -399,6 +399,11 @@ def test_two_fits_in_one_workers_two_threads_are_safe(digits):
         futures = [two_threads.submit(_fit_in_worker_thread, settings, X, y, pure=False)
                    for settings in runs]
         remote = two_threads.gather(futures)
+        # fastbp.dask on one worker of two threads: two shards, summed in two threads at once
+        with two_threads.as_current():
+            assert len(_data.task_slots(two_threads)) == 2
+            parallel = fastbp.dask.MLPClassifier(**runs[-1]).fit(da.from_array(X, chunks=100),
+                                                                  y)
         model = fastbp.MLPClassifier(**_SMALL, solver="lbfgs", max_iter=5).fit(X, y)
         spec = fastbp.dask.MLPClassifier._spec(model)
         shard = _worker.make_shard([X], [y], None, "<f8", 64, model._label_binarizer, "neurons")
@@ -407,6 +412,7 @@ def test_two_fits_in_one_workers_two_threads_are_safe(digits):
                                                       spec, pure=False) for _ in range(6)])
     for settings, fitted in zip(runs, remote):
         assert_array_equal(_coefs(fitted), _coefs(fastbp.MLPClassifier(**settings).fit(X, y)))
+    assert_allclose(_coefs(parallel), _coefs(remote[-1]), rtol=1e-6, atol=1e-9)
     for result in sums[1:]:
         assert_array_equal(result, sums[0])
     assert_array_equal(sums[0], _worker.loss_gradient_sums(shard, theta, spec))

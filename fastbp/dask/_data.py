@@ -5,9 +5,10 @@ NumPy arrays — into one :class:`~fastbp.dask._worker.Shard` per worker, built 
 from the chunks that already lie there. The client sees only shapes, dtypes and (for a
 classifier) the distinct labels.
 
-Chunks are grouped in their order into runs of about equal rows, one run per worker (sorted
-addresses), so the shards, and every sum over them, depend only on the chunking and the number
-of workers: a fit is reproducible for a given chunking.
+Chunks are grouped in their order into runs of about equal rows, one run per task thread of the
+cluster (:func:`task_slots`, workers in sorted order), so the shards, and every sum over them,
+depend only on the chunking and the cluster's thread count: a fit is reproducible for a given
+chunking and cluster.
 """
 import numpy as np
 
@@ -110,7 +111,8 @@ def group_rows(chunk_rows, n_groups):
     Returns
     -------
     list of list of int
-        Chunk indices of each non-empty run, in order.
+        Chunk indices of each run, in order (``n_groups`` runs, some empty when there are fewer
+        chunks than runs).
     """
     total = float(sum(chunk_rows))
     groups = [[] for _ in range(n_groups)]
@@ -120,7 +122,7 @@ def group_rows(chunk_rows, n_groups):
         g = min(n_groups - 1, int((start + rows / 2.0) * n_groups / total)) if total else 0
         groups[g].append(i)
         start += rows
-    return [g for g in groups if g]
+    return groups
 
 
 def _numpy_chunks(client, arrays, n_parts, workers):
@@ -140,13 +142,27 @@ def _numpy_chunks(client, arrays, n_parts, workers):
     return result, [int(bounds[i + 1] - bounds[i]) for i in range(n_parts)]
 
 
+def task_slots(client):
+    """One worker address per task thread of the cluster (sorted): the places of the shards.
+
+    A worker of n threads gets n shards, each computed in one task with one kernel thread
+    (:func:`fastbp.dask.kernel_threads`), so the worker's task threads are its parallelism, as
+    Dask intends, and never more kernel threads run than it has task threads.
+    """
+    info = client.scheduler_info(n_workers=-1)["workers"]
+    if not info:
+        raise ValueError("the Dask cluster has no workers")
+    return [address for address in sorted(info) for _ in range(max(1, info[address]["nthreads"]))]
+
+
 def place(client, X, y, sample_weight, dtype, n_features, binarizer, layout):
     """Build one shard per worker from validated inputs (see :func:`check_inputs`).
 
     Returns
     -------
     shards : list of distributed.Future
-        In chunk order; each lives on the worker that built it.
+        In chunk order; each lives on the worker that built it, one per task thread (fewer if
+        there are fewer chunks).
     info : list of (rows, total weight)
         Gathered once, after every shard was built and checked.
 
@@ -155,9 +171,7 @@ def place(client, X, y, sample_weight, dtype, n_features, binarizer, layout):
     ValueError
         From the workers' checks (NaN, infinity, negative weights), before the caller changes.
     """
-    workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
-    if not workers:
-        raise ValueError("the Dask cluster has no workers")
+    workers = task_slots(client)
     if isinstance(X, da.Array):
         parts = [list(a.to_delayed().ravel()) if a is not None else None
                  for a in (X, y, sample_weight)]
@@ -171,6 +185,8 @@ def place(client, X, y, sample_weight, dtype, n_features, binarizer, layout):
     x_parts, y_parts, w_parts = parts
     shards = []
     for worker, group in zip(workers, groups):
+        if not group:
+            continue
         shards.append(client.submit(
             _worker.make_shard, [x_parts[i] for i in group], [y_parts[i] for i in group],
             None if w_parts is None else [w_parts[i] for i in group], np.dtype(dtype).str,
