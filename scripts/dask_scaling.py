@@ -10,8 +10,10 @@ Runs, in this order (nothing else heavy should run meanwhile; on a shared machin
   processes (one kernel thread each), on the same rows, generated on the workers;
 * on each cluster, the same network on 8 rows per worker: the round trip of a step alone.
 
-Each time per step is (fit of 1 + k steps - fit of 1 step) / k, the median of ``--repeat`` runs
-(min and max printed too); see ``fastbp/bench/dask_scaling.py``.
+Each time per step is (fit of 1 + k steps - fit of 1 step) / k (an objective evaluation: the
+mean of 5 calls); see ``fastbp/bench/dask_scaling.py``. The configurations alternate in
+``--repeat`` paired rounds, both clusters up throughout, and the table gives the median (min-max)
+over rounds, the per-round speedups, and the machine's load average at each round.
 
 Usage::
 
@@ -20,6 +22,9 @@ Usage::
 """
 import argparse
 import json
+import os
+
+import numpy as np
 
 from fastbp.bench import dask_scaling as ds
 
@@ -39,29 +44,56 @@ def main(argv=None):
     args = parser.parse_args(argv)
     steps = {"lbfgs": args.lbfgs_steps, "adam": args.epochs}
     shape = ds.WIDE
-    results = {}
-    for threads in (1, 2):
-        print(f"single process, {threads} thread(s) ...", flush=True)
-        results[f"single-{threads}"] = ds.single_process(args.rows, args.chunk, steps, threads,
-                                                         args.repeat)
-    for workers in (1, 2):
-        print(f"LocalCluster, {workers} worker(s) ...", flush=True)
-        cluster, client = ds.start_cluster(workers)
-        try:
-            results[f"dask-{workers}"] = ds.on_cluster(client, args.rows, args.chunk, steps,
-                                                       args.repeat)
-        finally:
+    # Paired rounds: every configuration once per round, both clusters up throughout (idle
+    # workers cost nothing), so a round's numbers share the machine's mood of that minute.
+    clusters = {workers: ds.start_cluster(workers) for workers in (1, 2)}
+    rounds = []
+    try:
+        runs = {workers: ds.ClusterRun(client, args.rows, args.chunk)
+                for workers, (_, client) in clusters.items()}
+        for r in range(args.repeat):
+            load = os.getloadavg()[0]
+            current = {}
+            for threads in (1, 2):
+                print(f"round {r + 1}: single process, {threads} thread(s) ...", flush=True)
+                current[f"single-{threads}"] = ds.single_process(args.rows, args.chunk, steps,
+                                                                 threads, repeat=1)
+            for workers, run in runs.items():
+                print(f"round {r + 1}: LocalCluster, {workers} worker(s) ...", flush=True)
+                current[f"dask-{workers}"] = run.measure(steps, repeat=1)
+            current["load"] = (load, os.getloadavg()[0])
+            rounds.append(current)
+    finally:
+        for cluster, client in clusters.values():
             client.close()
             cluster.close()
+    results = {}
+    for config in ("single-1", "single-2", "dask-1", "dask-2"):
+        results[config] = {}
+        for key in rounds[0][config]:
+            values = [rnd[config][key]["median"] for rnd in rounds]
+            results[config][key] = {"median": float(np.median(values)), "min": min(values),
+                                    "max": max(values), "runs": len(values)}
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(args=vars(args), results=results), f, indent=1)
+            json.dump(dict(args=vars(args), rounds=rounds, results=results), f, indent=1)
+    print("\n1-minute load average before and after each round (2 cores): "
+          + ", ".join(f"{a:.1f}-{b:.1f}" for a, b in (rnd["load"] for rnd in rounds)))
+    print("Per-round ratios (the same round's single process on 1 thread / this):")
+    for key in ("evaluation", "lbfgs", "adam"):
+        parts = []
+        for config in ("single-2", "dask-1", "dask-2"):
+            ratios = [rnd["single-1"][key]["median"] / rnd[config][key]["median"]
+                      for rnd in rounds]
+            parts.append(f"{config} {np.median(ratios):.2f}x ({min(ratios):.2f}-"
+                         f"{max(ratios):.2f})")
+        print(f"  {key}: " + ", ".join(parts))
 
     P = ds.parameter_count(**shape)
     flops = ds.flops_per_row(**shape)
     print(f"\n{shape['n_features']}-{shape['hidden']}-{shape['n_classes']} softmax, float64, "
           f"m={args.rows} rows in chunks of {args.chunk}, {P} parameters; median (min-max) of "
-          f"{args.repeat} runs\n")
+          f"{args.repeat} paired rounds\n")
     print("| step | single process, 1 thread | single process, 2 threads | dask, 1 worker "
           "| dask, 2 workers | round trip alone, 1 worker | round trip alone, 2 workers |")
     print("|---|---|---|---|---|---|---|")

@@ -166,24 +166,37 @@ def start_cluster(n_workers):
     return cluster, distributed.Client(cluster)
 
 
-def on_cluster(client, m, chunk, steps, repeat=3, **shape):
-    """fastbp.dask.MLPClassifier on the client's cluster: per-step seconds of the wide network
-    on m rows, and the round trip alone (the same network on 8 rows per worker)."""
-    import fastbp.dask
-    shape = dict(WIDE, **shape)
-    X, y = dask_data(client, m, chunk, shape["n_features"], shape["n_classes"])
-    n_workers = len(client.scheduler_info()["workers"])
-    tiny_X, tiny_y = dask_data(client, 8 * n_workers, 8, shape["n_features"], shape["n_classes"])
-    result = {"evaluation": evaluation_dask(client, X, y, shape["hidden"], repeat=repeat),
-              "evaluation_round_trip": evaluation_dask(client, tiny_X, tiny_y, shape["hidden"],
-                                                       repeat=repeat)}
-    for solver in ("lbfgs", "adam"):
-        result[solver] = seconds_per_step(fastbp.dask.MLPClassifier, X, y, solver,
-                                          steps[solver], shape["hidden"], repeat)
-        result[solver + "_round_trip"] = seconds_per_step(
-            fastbp.dask.MLPClassifier, tiny_X, tiny_y, solver, steps[solver], shape["hidden"],
-            repeat)
-    return result
+class ClusterRun:
+    """fastbp.dask.MLPClassifier on a client's cluster, its data generated and kept on the
+    workers: the wide network on m rows, and on 8 rows per worker (the round trip alone)."""
+
+    def __init__(self, client, m, chunk, **shape):
+        self.client = client
+        self.shape = dict(WIDE, **shape)
+        n_features, n_classes = self.shape["n_features"], self.shape["n_classes"]
+        self.X, self.y = dask_data(client, m, chunk, n_features, n_classes)
+        n_workers = len(client.scheduler_info()["workers"])
+        self.tiny_X, self.tiny_y = dask_data(client, 8 * n_workers, 8, n_features, n_classes)
+
+    def measure(self, steps, repeat=1):
+        """Seconds per step of each kind; fits use this run's client (several may be up)."""
+        with self.client.as_current():
+            return self._measure(steps, repeat)
+
+    def _measure(self, steps, repeat):
+        import fastbp.dask
+        hidden = self.shape["hidden"]
+        result = {"evaluation": evaluation_dask(self.client, self.X, self.y, hidden,
+                                                repeat=repeat),
+                  "evaluation_round_trip": evaluation_dask(self.client, self.tiny_X,
+                                                           self.tiny_y, hidden, repeat=repeat)}
+        for solver in ("lbfgs", "adam"):
+            result[solver] = seconds_per_step(fastbp.dask.MLPClassifier, self.X, self.y, solver,
+                                              steps[solver], hidden, repeat)
+            result[solver + "_round_trip"] = seconds_per_step(
+                fastbp.dask.MLPClassifier, self.tiny_X, self.tiny_y, solver, steps[solver],
+                hidden, repeat)
+        return result
 
 
 def parameter_count(n_features, hidden, n_classes):
