@@ -45,7 +45,7 @@ pytestmark = pytest.mark.filterwarnings(
 def client():
     with dask.config.set({"distributed.nanny.environ.NUMBA_NUM_THREADS": 1}):
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None, host="127.0.0.1")
+                                           dashboard_address="127.0.0.1:0", host="127.0.0.1")
     client = distributed.Client(cluster)
     yield client
     client.close()
@@ -307,16 +307,20 @@ def test_inference_is_lazy_and_the_fit_is_an_ordinary_estimator(client, digits):
         fitted.score(X_test, y_test, sample_weight=weights[:397]), rel=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:Dask currently has limited support:UserWarning")
 def test_dask_dataframes(client, digits):
     pd = pytest.importorskip("pandas")
     dd = pytest.importorskip("dask.dataframe")
     X, y, X_test, y_test = digits
     columns = [f"pixel{i}" for i in range(64)]
-    frame = dd.from_pandas(pd.DataFrame(X, columns=columns).assign(label=y), npartitions=3)
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                      "nine"], dtype=object)      # labels of an object column
+    frame = dd.from_pandas(pd.DataFrame(X, columns=columns).assign(label=names[y]),
+                           npartitions=3)
     settings = dict(_SMALL, solver="lbfgs", max_iter=20)
     fitted = fastbp.dask.MLPClassifier(**settings).fit(frame[columns], frame["label"])
     assert list(fitted.feature_names_in_) == columns
-    single = fastbp.MLPClassifier(**settings).fit(pd.DataFrame(X, columns=columns), y)
+    single = fastbp.MLPClassifier(**settings).fit(pd.DataFrame(X, columns=columns), names[y])
     assert_allclose(_coefs(fitted), _coefs(single), rtol=1e-6, atol=1e-9)
     test = dd.from_pandas(pd.DataFrame(X_test, columns=columns), npartitions=2)
     with warnings.catch_warnings():
@@ -394,7 +398,7 @@ def test_two_fits_in_one_workers_two_threads_are_safe(digits):
             for solver in ("adam", "sgd", "adam", "lbfgs")]
     with dask.config.set({"distributed.nanny.environ.NUMBA_NUM_THREADS": 1}), \
             distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
-                                     dashboard_address=None, host="127.0.0.1") as cluster, \
+                                     dashboard_address="127.0.0.1:0", host="127.0.0.1") as cluster, \
             distributed.Client(cluster, set_as_default=False) as two_threads:
         futures = [two_threads.submit(_fit_in_worker_thread, settings, X, y, pure=False)
                    for settings in runs]

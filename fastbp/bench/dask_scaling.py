@@ -161,7 +161,7 @@ def start_cluster(n_workers):
     import distributed
     with dask.config.set({"distributed.nanny.environ.NUMBA_NUM_THREADS": 1}):
         cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                           processes=True, dashboard_address=None,
+                                           processes=True, dashboard_address="127.0.0.1:0",
                                            host="127.0.0.1")
     return cluster, distributed.Client(cluster)
 

@@ -42,8 +42,17 @@ def _as_dask_array(obj, name, ndim):
 
 
 def _check_kind(dtype, name, numeric=True):
-    if dtype.kind not in "biuf" and (numeric or dtype.kind in "cOV"):
+    """Numbers, or (``numeric=False``: class labels) anything but complex numbers and raw
+    bytes."""
+    if dtype.kind not in "biuf" and (numeric or dtype.kind in "cV"):
         raise TypeError(f"{name} must be numeric, got dtype {dtype}")
+
+
+def classes_of(client, y):
+    """The sorted distinct labels of y, computed on the workers for a dask y."""
+    if isinstance(y, da.Array):
+        y = client.compute(da.unique(y)).result()
+    return np.unique(np.asarray(y))
 
 
 def check_inputs(X, y, sample_weight, classifier):

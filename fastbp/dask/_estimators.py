@@ -8,7 +8,8 @@ the workers of the default :class:`distributed.Client`, and whose ``predict``,
 How a fit runs (the driver is here, on the client; the kernels run in
 :mod:`fastbp.dask._worker`, on the workers):
 
-* :func:`fastbp.dask._data.place` builds one shard of rows per worker from the chunks.
+* :func:`fastbp.dask._data.place` builds one shard of rows per task thread of the cluster,
+  on the workers, from the chunks.
 * ``solver="lbfgs"``: every evaluation of the objective broadcasts the parameters, each worker
   returns the loss and gradient sums over its shard, and the client adds them in shard order,
   divides by the total weight and adds the L2 penalty — the objective of
@@ -61,7 +62,7 @@ class _DaskMLP:
         ----------
         X : dask array or dask DataFrame of shape (n_samples, n_features), or ndarray
             Row chunks stay where they are; a NumPy array is scattered to the workers in one
-            block per worker.
+            block per task thread.
         y : dask array or ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classifier, one column) or targets (regressor).
         sample_weight : dask array or ndarray of shape (n_samples,), default=None
@@ -96,8 +97,7 @@ class _DaskMLP:
         n_features = X.shape[1]
         binarizer = None
         if classifier:
-            classes = np.unique(np.asarray(client.compute(_data.da.unique(y)).result()
-                                           if _data.is_dask_collection(y) else y))
+            classes = _data.classes_of(client, y)
             if continuing and set(classes) != set(self.classes_):
                 raise ValueError("warm_start can only be used where `y` has the same classes "
                                  f"as in the previous call to fit. Previously got "
