@@ -71,6 +71,9 @@ def main(argv=None):
     for config in ("single-1", "single-2", "dask-1", "dask-2"):
         results[config] = {}
         for key in rounds[0][config]:
+            if key in ("evaluation_cpu", "shard_cpu", "shard_wall"):
+                results[config][key] = [rnd[config][key] for rnd in rounds]
+                continue
             values = [rnd[config][key]["median"] for rnd in rounds]
             results[config][key] = {"median": float(np.median(values)), "min": min(values),
                                     "max": max(values), "runs": len(values)}
@@ -122,6 +125,16 @@ def main(argv=None):
                   f"({(measured / predicted - 1) * 100:+.0f}%)")
         r2 = results["dask-2"][key + "_round_trip"]["median"]
         print(f"    rows per worker at which compute equals the round trip (K=2): {r2 / c:.0f}")
+    print("\nCompute alone, CPU seconds of one objective evaluation (each round):")
+    print("  single process, 1 thread: "
+          + ", ".join(f"{v:.3f}" for v in results["single-1"]["evaluation_cpu"]))
+    for workers in (1, 2):
+        cpu = results[f"dask-{workers}"]["shard_cpu"]
+        wall = results[f"dask-{workers}"]["shard_wall"]
+        print(f"  dask, {workers} worker(s), per shard: "
+              + "; ".join(", ".join(f"{v:.3f}" for v in rnd) for rnd in cpu)
+              + "  (wall: " + "; ".join(", ".join(f"{v:.3f}" for v in rnd) for rnd in wall)
+              + ")")
     per_worker = {"evaluation": 8 * P + 8 * (P + 1), "adam": 2 * 8 * (3 * P + 1) + 8}
     for solver, nbytes in per_worker.items():
         print(f"  bytes per step and worker ({solver}): {nbytes / 1e6:.1f} MB "

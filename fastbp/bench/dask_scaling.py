@@ -111,7 +111,39 @@ def evaluation_single(X, y, hidden, calls=5, repeat=3):
     return _timed(lambda: net._loss_and_gradient(X_nm, Y_nm, 1e-4, None), calls, repeat)
 
 
-def evaluation_dask(client, X, y, hidden, calls=5, repeat=3):
+def _cpu_timed_sums(shard, theta, spec):
+    """(thread CPU seconds, wall seconds) of one worker's loss and gradient sums."""
+    from fastbp.dask import _worker
+    _worker.loss_gradient_sums(shard, theta, spec)      # warm: workspace, kernels loaded
+    cpu, wall = time.thread_time(), time.perf_counter()
+    _worker.loss_gradient_sums(shard, theta, spec)
+    return time.thread_time() - cpu, time.perf_counter() - wall
+
+
+def worker_compute(client, objective, theta):
+    """Per shard (CPU, wall) seconds of its part of one evaluation, computed where it lies: the
+    compute per row, measured in CPU time so that other processes on the machine do not count."""
+    futures = [client.submit(_cpu_timed_sums, shard, theta, objective.spec, pure=False)
+               for shard in objective.shards]
+    return client.gather(futures)
+
+
+def evaluation_cpu_single(X, y, hidden):
+    """CPU seconds of one objective evaluation in this process (one kernel thread)."""
+    import fastbp
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = fastbp.MLPClassifier(**_settings("lbfgs", 1, hidden)).fit(X, y)
+    net = model._network
+    X_nm = np.ascontiguousarray(X.T)
+    Y_nm = np.ascontiguousarray(model._label_binarizer.transform(y).T.astype(np.float64))
+    net._loss_and_gradient(X_nm, Y_nm, 1e-4, None)
+    cpu = time.process_time()
+    net._loss_and_gradient(X_nm, Y_nm, 1e-4, None)
+    return time.process_time() - cpu
+
+
+def evaluation_dask(client, X, y, hidden, calls=5, repeat=3, cpu=None):
     """Seconds per evaluation of fastbp.dask's L-BFGS objective: broadcast the parameters,
     a compiled pass over each worker's shard, gather and add the sums."""
     import fastbp.dask
@@ -126,6 +158,8 @@ def evaluation_dask(client, X, y, hidden, calls=5, repeat=3):
         objective = DistributedObjective(client, shards, info, model._network, model._spec(),
                                          1e-4)
         x = model._network._theta.astype(np.float64)
+        if cpu is not None:
+            cpu.extend(worker_compute(client, objective, model._network._theta))
         return _timed(lambda: objective(x), calls, repeat)
     finally:
         client.cancel(shards)
@@ -151,6 +185,7 @@ def _single_worker_main(task):
                                        task["hidden"], task["repeat"])
               for solver in ("lbfgs", "adam")}
     result["evaluation"] = evaluation_single(X, y, task["hidden"], repeat=task["repeat"])
+    result["evaluation_cpu"] = evaluation_cpu_single(X, y, task["hidden"])
     print(json.dumps(result))
 
 
@@ -186,8 +221,10 @@ class ClusterRun:
     def _measure(self, steps, repeat):
         import fastbp.dask
         hidden = self.shape["hidden"]
+        cpu = []
         result = {"evaluation": evaluation_dask(self.client, self.X, self.y, hidden,
-                                                repeat=repeat),
+                                                repeat=repeat, cpu=cpu),
+                  "shard_cpu": [c for c, _ in cpu], "shard_wall": [w for _, w in cpu],
                   "evaluation_round_trip": evaluation_dask(self.client, self.tiny_X,
                                                            self.tiny_y, hidden, repeat=repeat)}
         for solver in ("lbfgs", "adam"):
