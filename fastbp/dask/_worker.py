@@ -24,8 +24,10 @@ def kernel_threads():
     worker's task threads are its parallelism. Numba does not read that variable (it starts one
     thread per core), so fastbp does: a task runs its kernels on
     ``min(NUMBA_NUM_THREADS, OMP_NUM_THREADS)`` threads, or ``NUMBA_NUM_THREADS`` where
-    ``OMP_NUM_THREADS`` is not set. To give each task more, raise both in the pre-spawn
-    environment (``dask.config.set({"distributed.nanny.pre-spawn-environ.OMP_NUM_THREADS": 4})``).
+    ``OMP_NUM_THREADS`` is not set. To give each task more, raise ``OMP_NUM_THREADS`` in the
+    workers' environment (``dask.config.set({"distributed.nanny.environ.OMP_NUM_THREADS": 4})``
+    before the cluster starts, or in the shell of ``dask worker``); fastbp reads it in each task.
+    fastbp.dask places one shard per task thread, so a worker's threads are all used.
 
     Returns
     -------
