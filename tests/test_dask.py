@@ -398,7 +398,8 @@ def test_two_fits_in_one_workers_two_threads_are_safe(digits):
             for solver in ("adam", "sgd", "adam", "lbfgs")]
     with dask.config.set({"distributed.nanny.environ.NUMBA_NUM_THREADS": 1}), \
             distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
-                                     dashboard_address="127.0.0.1:0", host="127.0.0.1") as cluster, \
+                                     dashboard_address="127.0.0.1:0",
+                                     host="127.0.0.1") as cluster, \
             distributed.Client(cluster, set_as_default=False) as two_threads:
         futures = [two_threads.submit(_fit_in_worker_thread, settings, X, y, pure=False)
                    for settings in runs]
