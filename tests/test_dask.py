@@ -265,12 +265,20 @@ def test_stochastic_solvers_reach_the_single_process_accuracy(client, digits, so
 
 def test_stochastic_regressor(client):
     X, y = _regression(n=1200)
-    settings = dict(_SMALL, max_iter=60, learning_rate_init=0.01)
-    single = fastbp.MLPRegressor(**settings).fit(X[:900], y[:900])
-    fitted = fastbp.dask.MLPRegressor(**settings).fit(da.from_array(X[:900], chunks=300),
-                                                      da.from_array(y[:900], chunks=300))
+    settings = dict(_SMALL, learning_rate_init=0.01)
+    single = fastbp.MLPRegressor(**settings, max_iter=60).fit(X[:900], y[:900])
+    fitted = fastbp.dask.MLPRegressor(**settings, max_iter=60).fit(
+        da.from_array(X[:900], chunks=300), da.from_array(y[:900], chunks=300))
     assert single.score(X[900:], y[900:]) - fitted.score(X[900:], y[900:]) < 0.05
     assert fitted.score(X[900:], y[900:]) > 0.6
+    # sample weights reach the workers' epochs and the averaging: weights of 2 everywhere
+    # are no weights (every mean is the same, up to rounding; without L2, whose strength is
+    # divided by the total weight)
+    Xd, yd = da.from_array(X[:900], chunks=300), da.from_array(y[:900], chunks=300)
+    plain = fastbp.dask.MLPRegressor(**settings, alpha=0.0, max_iter=5).fit(Xd, yd)
+    doubled = fastbp.dask.MLPRegressor(**settings, alpha=0.0, max_iter=5).fit(
+        Xd, yd, sample_weight=da.from_array(np.full(900, 2.0), chunks=300))
+    assert_allclose(_coefs(doubled), _coefs(plain), rtol=1e-8, atol=1e-10)
 
 
 def test_inference_is_lazy_and_the_fit_is_an_ordinary_estimator(client, digits):
