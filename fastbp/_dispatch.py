@@ -64,9 +64,9 @@ class RuntimeArgumentsDispatcher(CPUDispatcher):
         super().add_overload(cres)
 
 
-class LoadKernel:
-    """A picklable reload hook: load one separately compiled kernel's version for ``args``
-    (from the disk cache, or compiling it) into the process's JIT."""
+class _ReloadHook:
+    """A picklable reload hook naming one kernel's version (its module and qualified name, and
+    its argument types); equal hooks are one in a library's set of hooks."""
 
     def __init__(self, name, args):
         self.name = name
@@ -74,16 +74,24 @@ class LoadKernel:
 
     def __call__(self):
         importlib.import_module(self.name[0])
-        _SEPARATE[self.name].compile(self.args)
+        self._load(_SEPARATE[self.name])
 
     def _key(self):
-        return self.name, tuple(str(a) for a in self.args)
+        return type(self).__name__, self.name, tuple(str(a) for a in self.args)
 
     def __eq__(self, other):
-        return isinstance(other, LoadKernel) and self._key() == other._key()
+        return isinstance(other, _ReloadHook) and self._key() == other._key()
 
     def __hash__(self):
         return hash(self._key())
+
+
+class LoadKernel(_ReloadHook):
+    """Load a separately compiled kernel's version for ``args`` (from the disk cache, or
+    compiling it) into the process's JIT."""
+
+    def _load(self, dispatcher):
+        dispatcher.compile(self.args)
 
 
 def stable_symbol(name, args):
@@ -168,27 +176,12 @@ class SpecializedInlineDispatcher(CPUDispatcher):
         _mark_always_inline(cres)
 
 
-class DeclareSlot:
-    """A picklable reload hook: make sure the slot of a :class:`SlotDispatcher` kernel's version
-    for ``args`` exists (as a symbol the cached caller can be linked against), without
-    compiling the kernel."""
+class DeclareSlot(_ReloadHook):
+    """Make sure the slot of a :class:`SlotDispatcher` kernel's version for ``args`` exists (as
+    a symbol the cached caller can be linked against), without compiling the kernel."""
 
-    def __init__(self, name, args):
-        self.name = name
-        self.args = tuple(args)
-
-    def __call__(self):
-        importlib.import_module(self.name[0])
-        _SEPARATE[self.name].slot(self.args)
-
-    def _key(self):
-        return "slot", self.name, tuple(str(a) for a in self.args)
-
-    def __eq__(self, other):
-        return isinstance(other, DeclareSlot) and self._key() == other._key()
-
-    def __hash__(self):
-        return hash(self._key())
+    def _load(self, dispatcher):
+        dispatcher.slot(self.args)
 
 
 class _SlotKey:

@@ -524,6 +524,13 @@ class _BaseMLP(BaseEstimator):
                     cost = converter.convert(cost, penalty)
                 return cost, np.array(grad, dtype=np.float64)
 
+        self._minimize_lbfgs(loss_and_gradient)
+
+    def _minimize_lbfgs(self, loss_and_gradient):
+        """scikit-learn's L-BFGS-B call (its options) from the network's parameters, on
+        ``loss_and_gradient(theta) -> (loss, gradient)``; sets ``n_iter_``, ``loss_`` and the
+        parameters it ends at."""
+        net = self._network
         verbose = self.verbose is True or self.verbose >= 1
         result = scipy.optimize.minimize(
             loss_and_gradient, net._theta.astype(np.float64), method="L-BFGS-B", jac=True,

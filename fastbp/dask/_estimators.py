@@ -24,13 +24,10 @@ How a fit runs (the driver is here, on the client; the kernels run in
 import warnings
 
 import numpy as np
-import scipy.optimize
 from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
-from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
-from sklearn.utils.optimize import _check_optimize_result
 
 from .. import estimators as _single
 from .. import training
@@ -151,14 +148,7 @@ class _DaskMLP:
         loss_and_gradient = DistributedObjective(
             client, shards, info, net, self._spec(), float(self.alpha),
             average_outputs=not is_classifier(self) and net.layer_dims[-1] > 1)
-        verbose = self.verbose is True or self.verbose >= 1
-        result = scipy.optimize.minimize(
-            loss_and_gradient, net._theta.astype(np.float64), method="L-BFGS-B", jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol,
-                     **_get_additional_lbfgs_options_dict("iprint", 1 if verbose else -1)})
-        self.n_iter_ = _check_optimize_result("lbfgs", result, self.max_iter)
-        self.loss_ = float(result.fun)
-        net._theta[...] = result.x
+        self._minimize_lbfgs(loss_and_gradient)
 
     def _fit_averaged(self, client, shards, info, random_state):
         """Epochs of local steps on every shard, averaged after each epoch."""
