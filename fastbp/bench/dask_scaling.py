@@ -98,9 +98,9 @@ def _timed(function, calls, repeat):
             "runs": repeat}
 
 
-def evaluation_single(X, y, hidden, calls=5, repeat=3):
-    """Seconds per evaluation of the L-BFGS objective in one process: one compiled pass of
-    ``Network._loss_and_gradient`` over all rows (what ``fastbp.MLPClassifier`` calls)."""
+def _single_objective(X, y, hidden):
+    """The L-BFGS objective ``fastbp.MLPClassifier`` evaluates, in this process: one compiled
+    pass of ``Network._loss_and_gradient`` over all rows, as a callable of no arguments."""
     import fastbp
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -108,7 +108,13 @@ def evaluation_single(X, y, hidden, calls=5, repeat=3):
     net = model._network
     X_nm = np.ascontiguousarray(X.T)
     Y_nm = np.ascontiguousarray(model._label_binarizer.transform(y).T.astype(np.float64))
-    return _timed(lambda: net._loss_and_gradient(X_nm, Y_nm, 1e-4, None), calls, repeat)
+    return lambda: net._loss_and_gradient(X_nm, Y_nm, 1e-4, None)
+
+
+def evaluation_single(X, y, hidden, calls=5, repeat=3):
+    """Seconds per evaluation of the L-BFGS objective in one process (see
+    :func:`_single_objective`)."""
+    return _timed(_single_objective(X, y, hidden), calls, repeat)
 
 
 def _cpu_timed_sums(shard, theta, spec):
@@ -130,16 +136,10 @@ def worker_compute(client, objective, theta):
 
 def evaluation_cpu_single(X, y, hidden):
     """CPU seconds of one objective evaluation in this process (one kernel thread)."""
-    import fastbp
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = fastbp.MLPClassifier(**_settings("lbfgs", 1, hidden)).fit(X, y)
-    net = model._network
-    X_nm = np.ascontiguousarray(X.T)
-    Y_nm = np.ascontiguousarray(model._label_binarizer.transform(y).T.astype(np.float64))
-    net._loss_and_gradient(X_nm, Y_nm, 1e-4, None)
+    evaluate = _single_objective(X, y, hidden)
+    evaluate()
     cpu = time.process_time()
-    net._loss_and_gradient(X_nm, Y_nm, 1e-4, None)
+    evaluate()
     return time.process_time() - cpu
 
 
