@@ -61,14 +61,17 @@ NRT = False
 _OPTIONS = dict(fastmath=set(FASTMATH), error_model=ERROR_MODEL, nogil=True, _nrt=NRT)
 
 
-def _njit(function, inline=False, specialize=False, **options):
+def _njit(function, inline=False, specialize=False, python=False, **options):
     """A lazily compiling dispatcher of ``function`` with fastbp's options (see :func:`kernel`)."""
     from . import _dispatch
 
     options = dict(_OPTIONS, nopython=True, **options)
+    if not python:
+        options.update(_dispatch.NO_WRAPPERS)
     if inline == "ir":
         return numba.njit(cache=CACHE, inline="always",
-                          **{k: v for k, v in options.items() if k != "nopython"})(function)
+                          **{k: v for k, v in options.items()
+                             if k != "nopython" and k not in _dispatch.NO_WRAPPERS})(function)
     if inline:
         kind = _dispatch.SpecializedInlineDispatcher if specialize else _dispatch.InlineDispatcher
     else:
@@ -88,7 +91,7 @@ def _with_cache(dispatcher):
     return dispatcher
 
 
-def kernel(function=None, exact=False, inline=False, specialize=False, **extra):
+def kernel(function=None, exact=False, inline=False, specialize=False, python=False, **extra):
     """Compile ``function`` lazily as a serial Numba kernel with fastbp's options.
 
     Usable bare (``@kernel``) or with options (``@kernel(inline=True)``).
@@ -108,11 +111,15 @@ def kernel(function=None, exact=False, inline=False, specialize=False, **extra):
     specialize : bool
         With ``inline=True``: one version per constant value of an argument (a row count that
         must fold away), as Numba does by default; otherwise constants are runtime values.
+    python : bool
+        Called from Python (an entry point of fastbp's faces): compiled with Numba's wrappers,
+        which box and unbox its arguments. Other kernels are compiled without them, and a call
+        from Python compiles a twin that has them (see :class:`fastbp._dispatch.KernelDispatcher`).
     """
     options = dict(extra, fastmath=False) if exact else extra
 
     def decorate(fn):
-        return _njit(fn, inline=inline, specialize=specialize, **options)
+        return _njit(fn, inline=inline, specialize=specialize, python=python, **options)
 
     return decorate if function is None else decorate(function)
 
@@ -123,7 +130,7 @@ def parallel_kernel(function):
     (:class:`fastbp._dispatch.SlotDispatcher`), filled by its ``prepare``."""
     from . import _dispatch
 
-    options = dict(_OPTIONS, nopython=True, parallel=True)
+    options = dict(_OPTIONS, nopython=True, parallel=True, **_dispatch.NO_WRAPPERS)
     return _with_cache(_dispatch.SlotDispatcher(py_func=function, locals={},
                                                 targetoptions=options))
 

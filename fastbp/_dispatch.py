@@ -24,6 +24,7 @@ links a cached library (the mechanism it uses to start the thread pool for cache
 import ctypes
 import hashlib
 import importlib
+import types as python_types
 
 import llvmlite.binding as llvm
 from llvmlite import ir
@@ -50,7 +51,59 @@ def _keep_reload_hooks(cres):
         cres.library._reload_init.update(cres.reload_init)
 
 
-class RuntimeArgumentsDispatcher(CPUDispatcher):
+#: The target options that leave out Numba's wrappers (see :class:`KernelDispatcher`).
+NO_WRAPPERS = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+class KernelDispatcher(CPUDispatcher):
+    """A dispatcher whose kernels may be compiled without Numba's wrappers.
+
+    Numba gives every compiled version a CPython wrapper (unboxing each argument from a Python
+    object, boxing the result) and a C wrapper, and LLVM optimises and compiles both, in the
+    kernel's library and again in every caller that links it: a fifth of the digits network's
+    first fit, for functions that only other kernels call. A kernel compiled with
+    :data:`NO_WRAPPERS` has neither; called from Python all the same (a test, or a face that
+    calls it directly), it runs a twin compiled with wrappers on first use, so a missing wrapper
+    costs a compile, never a wrong call.
+    """
+
+    _python_twin = None
+
+    def add_overload(self, cres):
+        _keep_reload_hooks(cres)
+        if self.targetoptions.get("no_cpython_wrapper"):
+            # no entry point for Python to call: keep it out of the call table, so a call from
+            # Python goes through _compile_for_args to the twin
+            self.overloads[tuple(cres.signature.args)] = cres
+        else:
+            super().add_overload(cres)
+
+    def _compile_for_args(self, *args, **kws):
+        if not self.targetoptions.get("no_cpython_wrapper"):
+            return super()._compile_for_args(*args, **kws)
+        return self._twin()._compile_for_args(*args, **kws)
+
+    def _twin(self):
+        """The same kernel with Numba's wrappers, as a dispatcher of its own (cached under the
+        name ``<qualified name>_from_python``)."""
+        if self._python_twin is None:
+            from ._config import _with_cache
+
+            function = self.py_func
+            twin_function = python_types.FunctionType(
+                function.__code__, function.__globals__, function.__name__,
+                function.__defaults__, function.__closure__)
+            twin_function.__qualname__ = function.__qualname__ + "_from_python"
+            twin_function.__module__ = function.__module__
+            twin_function.__doc__ = function.__doc__
+            options = {key: value for key, value in self.targetoptions.items()
+                       if key not in NO_WRAPPERS}
+            self._python_twin = _with_cache(RuntimeArgumentsDispatcher(
+                py_func=twin_function, locals=dict(self.locals), targetoptions=options))
+        return self._python_twin
+
+
+class RuntimeArgumentsDispatcher(KernelDispatcher):
     """Compiles one version per argument *types*, never per constant value: flags and sizes
     passed as constants are runtime values (LLVM still folds them where a kernel is inlined)."""
 
@@ -58,10 +111,6 @@ class RuntimeArgumentsDispatcher(CPUDispatcher):
         args = tuple(types.unliteral(a) for a in args)
         kws = {key: types.unliteral(value) for key, value in kws.items()}
         return super().get_call_template(args, kws)
-
-    def add_overload(self, cres):
-        _keep_reload_hooks(cres)
-        super().add_overload(cres)
 
 
 class _ReloadHook:
@@ -166,12 +215,11 @@ class InlineDispatcher(RuntimeArgumentsDispatcher):
         _mark_always_inline(cres)
 
 
-class SpecializedInlineDispatcher(CPUDispatcher):
+class SpecializedInlineDispatcher(KernelDispatcher):
     """Like :class:`InlineDispatcher`, but compiled once per constant value of its arguments
     (Numba's default), for a helper whose constants must fold away before LLVM sees it."""
 
     def add_overload(self, cres):
-        _keep_reload_hooks(cres)
         super().add_overload(cres)
         _mark_always_inline(cres)
 

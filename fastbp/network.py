@@ -265,7 +265,7 @@ class Network:
         threads, elements = scratch_shape(dims, capacity, self.dtype, inputs_by_rows)
         threads = _fork.scratch_rows(threads)
         if threads > 1:
-            prepare_parallel(self.dtype)
+            prepare_parallel(self.dtype, self._theta.size)
         row = _round_up(elements, step)
         sizes = [total,                                                    # acts (+ layer 0)
                  capacity * dims[-1],                                      # z

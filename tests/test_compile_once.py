@@ -86,6 +86,10 @@ def test_each_kernel_is_compiled_once_per_dtype():
     import json
     versions = json.loads(result.stdout.splitlines()[-1])
     assert versions, "no kernel was compiled"
+    # a kernel a face calls from Python must be compiled with Numba's wrappers (python=True):
+    # otherwise every process compiles a twin of it (fastbp._dispatch.KernelDispatcher)
+    twins = [name for name in versions if name.endswith("_from_python")]
+    assert not twins, f"kernels called from Python without python=True: {twins}"
     repeated = {}
     for name, compiled in versions.items():
         by_dtype = {}

@@ -19,28 +19,43 @@ import numba
 numba.get_num_threads()
 
 
-def prepare_parallel(dtype):
-    """Compile (or load) the parallel regions of ``dtype``'s kernels: the dense sums' and the
-    optimizer's (see ``fastbp._dispatch.SlotDispatcher``).
+def prepare_parallel(dtype, n_parameters=0):
+    """Compile (or load) the parallel regions of ``dtype``'s kernels: the dense sums' and, for a
+    network of at least ``PARALLEL_MIN_ELEMENTS`` parameters, the optimizer's (see
+    ``fastbp._dispatch.SlotDispatcher``).
 
     A kernel takes a parallel region only with a scratch row per thread, so whoever builds such
-    scratch calls this first; a process whose networks are all small never compiles them. Once
-    per dtype and process: the slots stay filled.
+    scratch calls this first; a process whose networks are all small never compiles them, and
+    one whose networks are small enough for a serial update (the digits network predicting on
+    all its examples) never compiles the optimizer's (0.6 s of a first fit). Once per dtype and
+    process: the slots stay filled.
     """
     import numpy as np
 
-    _prepare_parallel(np.dtype(dtype))
+    from .._config import PARALLEL_MIN_ELEMENTS
+
+    _prepare_sums(np.dtype(dtype))
+    if n_parameters >= PARALLEL_MIN_ELEMENTS:
+        _prepare_update(np.dtype(dtype))
 
 
 @functools.lru_cache(maxsize=None)
-def _prepare_parallel(dtype):
+def _prepare_sums(dtype):
     import numpy as np
 
     from .dense import _sum_parallel
-    from .optim import _update_parallel
 
     matrix = np.zeros((1, 1), dtype)
     vector = np.zeros(1, dtype)
     zero = dtype.type(0)
     _sum_parallel.prepare(0, matrix, matrix, matrix, matrix, vector, 0, False, zero, zero, matrix)
-    _update_parallel.prepare(0, vector, vector, matrix, np.zeros(1), 0.0)
+
+
+@functools.lru_cache(maxsize=None)
+def _prepare_update(dtype):
+    import numpy as np
+
+    from .optim import _update_parallel
+
+    vector = np.zeros(1, dtype)
+    _update_parallel.prepare(0, vector, vector, np.zeros((1, 1), dtype), np.zeros(1), 0.0)

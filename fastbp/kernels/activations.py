@@ -138,7 +138,7 @@ def backprop_at_output(code, da, a):
     return da
 
 
-@kernel
+@kernel(python=True)
 def activate_array(code, Z, A):
     """``A = g(Z)`` for a neuron-major array (n, m); SOFTMAX normalizes each column (example)."""
     n, m = Z.shape
@@ -159,7 +159,7 @@ def activate_array(code, Z, A):
             A[j, i] = activate(code, Z[j, i])
 
 
-@kernel
+@kernel(python=True)
 def backprop_array(code, dA, Z, dZ):
     """``dZ = dA * g'(Z)`` with g' at the pre-activation Z; all arrays (n, m)."""
     n, m = Z.shape

@@ -307,7 +307,7 @@ def dense_sum(op, P, Q, R, out, vec, code, flag, scale, l2, scratch):
         _softmax_columns(out)
 
 
-@kernel(inline=True)
+@kernel(inline=True, python=True)
 def dense_forward(A_prev, W, b, code, A, Z, keep_z, scratch):
     """Forward pass of one dense layer, bias and activation fused into the product.
 
@@ -347,7 +347,7 @@ def _row_sum(X, r):
     return vsum(total)
 
 
-@kernel(inline=True)
+@kernel(inline=True, python=True)
 def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch, by_rows):
     """Weight and bias gradients of one dense layer in one pass.
 
@@ -375,7 +375,7 @@ def dense_weight_gradients(dZ, A_prev, dW, db, scale, l2, W, scratch, by_rows):
     dense_sum(WEIGHT_GRADIENTS, dZ, A_prev, W, dW, db, LINEAR, by_rows, scale, l2, scratch)
 
 
-@kernel(inline=True)
+@kernel(inline=True, python=True)
 def dense_input_gradients(dZ, W, code, G, g_is_input, dZ_prev, scratch):
     """Gradient flowing into the previous layer, with that layer's g' fused.
 

@@ -51,7 +51,11 @@ def scratch_size(block_cols, lanes, depth=KC, rows=MC):
     For blocks of up to ``block_cols`` columns, sums over up to ``depth`` terms and up to ``rows``
     rows of a transposed opA: see :func:`_scratch_layout`.
     """
-    return _scratch_end.py_func(block_cols, 2 * lanes, min(depth, KC), min(rows, MC))
+    NR = 2 * lanes
+    depth, rows = min(depth, KC), min(rows, MC)
+    # the end of _scratch_layout's tile buffer, computed in Python (no kernel call)
+    up = round_up.py_func
+    return (up(block_cols, NR) + up(rows, MR)) * depth + NR + MR * NR
 
 
 @kernel(inline=True)
@@ -80,11 +84,6 @@ def transposed_opb_elements(cols, depth, lanes):
 def round_up(value, step):
     """The smallest multiple of ``step`` not below ``value`` (both non-negative integers)."""
     return (value + step - 1) // step * step
-
-
-@kernel(inline=True)
-def _scratch_end(block_cols, NR, depth, rows):
-    return (round_up(block_cols, NR) + round_up(rows, MR)) * depth + NR + MR * NR
 
 
 @kernel(inline="ir")

@@ -36,7 +36,7 @@ def copy_into(target, source):
         flat_target[i] = flat_source[i]
 
 
-@kernel
+@kernel(python=True)
 def forward_pass(A0, model, work):
     """Forward propagation of the columns of ``A0`` (dims[0], m) into ``work``.
 
@@ -80,7 +80,7 @@ def output_loss(Y, weights, weighted, alpha, scale, model, work):
     return cost
 
 
-@kernel
+@kernel(python=True)
 def backward_pass(A0, A0_rows, Y, weights, weighted, scale, alpha, model, work):
     """Backward propagation of the last forward pass (inputs ``A0``) into ``work``'s grad.
 
@@ -132,7 +132,7 @@ def backpropagate(A0, A0_rows, scale, alpha, model, work):
             dZ = dZ_prev
 
 
-@kernel
+@kernel(python=True)
 def loss_and_gradient(X, Y, weights, weighted, alpha, model, work):
     """Loss and gradient (into ``work``'s grad) over all examples given, in one pass.
 
@@ -157,7 +157,7 @@ def loss_and_gradient(X, Y, weights, weighted, alpha, model, work):
     return cost
 
 
-@kernel
+@kernel(python=True)
 def forward_loss(X, Y, weights, weighted, alpha, model, work):
     """Mean loss (plus the L2 penalty) of the network on all examples given, without gradients."""
     scale = 1.0 / (weights.sum() if weighted else X.shape[1])
@@ -214,7 +214,7 @@ def gather_batch(X_t, X, Y, weights, weighted, order, start, A0, y_b, w_b):
 INTERRUPTED = -(1 << 62)
 
 
-@kernel
+@kernel(python=True)
 def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, order, rng_state,
                  alpha, model, work, optimizer, opt_state, hyper, step, costs, progress,
                  theta_backup, state_backup, stop):
@@ -312,7 +312,7 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
     return n_epochs
 
 
-@kernel
+@kernel(python=True)
 def course_iterations(X, Y, count, last_cost, model, work, dAL, state, hyper, step):
     """``count`` iterations of the course's gradient descent (``L_layer_model``), in place.
 

@@ -119,7 +119,7 @@ def apply_update(optimizer, theta, grad, state, hyper, step, parallel):
             _update_chunk(optimizer, theta, grad, state, hyper, adam_rate, chunk)
 
 
-@kernel(_nrt=True)
+@kernel(_nrt=True, python=True)
 def scaled_difference(x, y, factor, out):
     """``out = x - factor * y`` elementwise (the course's update, into a new array).
 
