@@ -28,7 +28,8 @@ import types as python_types
 
 import llvmlite.binding as llvm
 from llvmlite import ir
-from numba.core import cgutils, types, typing
+from numba.core import cgutils, compiler, sigutils, types, typing
+from numba.core.codegen import JITCodeLibrary
 from numba.core.imputils import fix_returning_optional
 from numba.core.registry import CPUDispatcher
 
@@ -207,21 +208,75 @@ def _mark_always_inline(cres):
         module.get_function(cres.fndesc.llvm_func_name).add_function_attribute("alwaysinline")
 
 
-class InlineDispatcher(RuntimeArgumentsDispatcher):
+class _LinkOnlyLibrary(JITCodeLibrary):
+    """The library of a helper that is only ever inlined: its IR, never its machine code.
+
+    Numba optimises every library fully and emits its machine code when it is finalized. An
+    inlined helper's code never runs as such (each caller links its IR in, inlines it and
+    optimises the whole), so both were wasted: 1.0 of the 5 s LLVM spent on the digits network's
+    first fit. Its cache entry holds the IR (Numba's bitcode form), all that a caller compiled in
+    a later process needs.
+    """
+
+    def _optimize_final_module(self):
+        pass  # optimised by each caller, inlined
+
+    def _finalize_final_module(self):
+        self._finalize_dynamic_globals()
+        self._verify_declare_only_symbols()
+        self._finalized = True
+
+    def serialize_using_object_code(self):
+        return self.serialize_using_bitcode()
+
+
+class _LinkOnlyCompiler(compiler.Compiler):
+    """Numba's pipeline, lowering into a :class:`_LinkOnlyLibrary` and stopping there
+    (``no_compile``: no entry point, no machine code)."""
+
+    def __init__(self, typingctx, targetctx, library, args, return_type, flags, locals):
+        if library is None:
+            library = _LinkOnlyLibrary(targetctx.codegen(), "inlined helper")
+            library.enable_object_caching()
+        flags.no_compile = True
+        super().__init__(typingctx, targetctx, library, args, return_type, flags, locals)
+
+
+class _InlineKey:
+    """The implementation key of an inlined helper's version (it has no entry point)."""
+
+
+class _Inlined:
+    """What :class:`InlineDispatcher` and :class:`SpecializedInlineDispatcher` share: each
+    version is marked ``alwaysinline``; one only other kernels call (no wrappers) is compiled to
+    IR alone (:class:`_LinkOnlyLibrary`) and registered for its callers by hand, as Numba does
+    for a version it compiled to machine code."""
+
+    def __init__(self, py_func, **kwargs):
+        if kwargs["targetoptions"].get("no_cpython_wrapper"):
+            kwargs["pipeline_class"] = _LinkOnlyCompiler
+        super().__init__(py_func, **kwargs)
+        self._inline_keys = {}
+
+    def add_overload(self, cres):
+        super().add_overload(cres)
+        if cres.entry_point is None:
+            key = self._inline_keys[tuple(cres.signature.args)] = _InlineKey()
+            self.targetctx.insert_user_function(key, cres.fndesc, [cres.library])
+        _mark_always_inline(cres)
+
+    def get_overload(self, sig):
+        args = tuple(sigutils.normalize_signature(sig)[0])
+        return self._inline_keys.get(args) or super().get_overload(sig)
+
+
+class InlineDispatcher(_Inlined, RuntimeArgumentsDispatcher):
     """A small helper compiled once per argument types, inlined by LLVM into every caller."""
 
-    def add_overload(self, cres):
-        super().add_overload(cres)
-        _mark_always_inline(cres)
 
-
-class SpecializedInlineDispatcher(KernelDispatcher):
+class SpecializedInlineDispatcher(_Inlined, KernelDispatcher):
     """Like :class:`InlineDispatcher`, but compiled once per constant value of its arguments
     (Numba's default), for a helper whose constants must fold away before LLVM sees it."""
-
-    def add_overload(self, cres):
-        super().add_overload(cres)
-        _mark_always_inline(cres)
 
 
 class DeclareSlot(_ReloadHook):
