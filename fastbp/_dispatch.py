@@ -259,10 +259,17 @@ class _Inlined:
         self._inline_keys = {}
 
     def add_overload(self, cres):
-        super().add_overload(cres)
         if cres.entry_point is None:
+            # Numba hands a library's reload hooks (its own, and those of the libraries it links,
+            # taken when it is finalized) to the compile result only when it compiles it to
+            # machine code: without them, a caller compiled later against this version read
+            # from the cache would miss the LoadKernel hooks of the kernels it calls
+            cres.library._ensure_finalized()
+            cres.reload_init.extend(hook for hook in cres.library._reload_init
+                                    if hook not in cres.reload_init)
             key = self._inline_keys[tuple(cres.signature.args)] = _InlineKey()
             self.targetctx.insert_user_function(key, cres.fndesc, [cres.library])
+        super().add_overload(cres)
         _mark_always_inline(cres)
 
     def get_overload(self, sig):

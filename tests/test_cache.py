@@ -127,6 +127,33 @@ def test_a_kernel_compiled_over_cached_helpers_loads_in_the_next_process(install
     assert printed.strip() == "fitted"
 
 
+def test_an_inlined_helper_caches_the_hooks_of_what_it_calls():
+    # a helper compiled to IR alone (backpropagate calls dense_sum by symbol): Numba gives its
+    # library's reload hooks to the compile result, which the cache stores, only for code it
+    # compiles to machine code; without them a caller compiled later over the cached helper
+    # misses the hook that loads dense_sum ("Symbol not found" in the next process)
+    script = """
+        import numpy as np
+        import fastbp
+        from fastbp import _dispatch
+        from fastbp.kernels.loop import backpropagate
+
+        X = np.random.default_rng(1).standard_normal((6, 30))
+        fastbp.Network([6, 4, 1]).fit(X, (X[:1] > 0).astype(float), epochs=1)
+        assert isinstance(backpropagate, _dispatch.InlineDispatcher)
+        assert backpropagate.overloads, "backpropagate was not compiled"
+        for compiled in backpropagate.overloads.values():
+            calls = {hook for hook in compiled.library._reload_init
+                     if isinstance(hook, _dispatch.LoadKernel)}
+            assert any(hook.name[1] == "dense_sum" for hook in calls), calls
+            assert calls <= set(compiled.reload_init), (calls, compiled.reload_init)
+        print("hooks kept")
+    """
+    root = str(Path(fastbp.__file__).resolve().parent.parent)
+    env = dict(os.environ, FASTBP_CACHE="0", PYTHONPATH=root)
+    assert _run(["-c", textwrap.dedent(script)], env).strip() == "hooks kept"
+
+
 def test_the_stamp_covers_every_kernel_source(installed_copy):
     root, env = installed_copy
     stamp = "from fastbp import _cache, _config; print(_cache.sources_stamp(_config.VECTOR_BITS).hex())"
