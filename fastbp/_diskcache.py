@@ -53,14 +53,23 @@ class _CheckedCacheFile(IndexDataCacheFile):
 class CheckedFunctionCache(FunctionCache):
     """Numba's per-function cache with :class:`_CheckedCacheFile` and a signature check."""
 
-    def __init__(self, py_func):
+    def __init__(self, py_func, uses_runtime=True):
         super().__init__(py_func)
         self._cache_file = _CheckedCacheFile(self._cache_path, self._impl.filename_base,
                                              self._impl.locator.get_source_stamp())
+        self._uses_runtime = uses_runtime
 
     def load_overload(self, sig, target_context):
+        # Numba refreshes the target context before it loads an entry: the first refresh of a
+        # process imports and installs every lowering registry (0.1 s of a warm process's
+        # half second), which compiling needs and loading machine code does not; the one thing
+        # loaded code may need from it is the symbols of Numba's runtime (NRT), which only a
+        # kernel compiled with the runtime calls
+        if self._uses_runtime:
+            target_context.refresh()
         try:
-            result = super().load_overload(sig, target_context)
+            with self._guard_against_spurious_io_errors():
+                result = self._load_overload(sig, target_context)
         except Exception:  # a file that unpickles into something Numba cannot rebuild
             return None
         if result is not None:
@@ -76,5 +85,6 @@ def protect(dispatcher):
     Returns the dispatcher. Without Numba's internals that this relies on it is returned as it is.
     """
     if isinstance(getattr(dispatcher, "_cache", None), FunctionCache):
-        dispatcher._cache = CheckedFunctionCache(dispatcher.py_func)
+        uses_runtime = getattr(dispatcher, "targetoptions", {}).get("_nrt", True)
+        dispatcher._cache = CheckedFunctionCache(dispatcher.py_func, uses_runtime)
     return dispatcher
