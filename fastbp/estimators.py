@@ -16,7 +16,7 @@ coefs_[i] (fan_in,         the transpose of ``parameters["W{i+1}"]`` (a view: ch
 fan_out)                   changes the other); intercepts_[i] is ``parameters["b{i+1}"]``
 activation                 identity/logistic/tanh/relu -> linear/sigmoid/tanh/relu
 out_activation_            identity -> linear + mse, logistic -> sigmoid + bce,
-                           softmax -> softmax + ce
+                           softmax -> softmax + ce, exp -> exp + poisson (loss="poisson")
 solver="adam"              optimizer "adam"
 solver="sgd"               "momentum" (``nesterov=nesterovs_momentum``) if momentum > 0,
                            else "sgd"; ``learning_rate`` is the schedule
@@ -73,7 +73,7 @@ _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 #: scikit-learn's activation names -> the network's.
 _HIDDEN = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
-_OUTPUT = {"identity": "linear", "logistic": "sigmoid", "softmax": "softmax"}
+_OUTPUT = {"identity": "linear", "logistic": "sigmoid", "softmax": "softmax", "exp": "exp"}
 
 #: Rows per compiled forward pass in predict (or the training batch size, if larger): bounds
 #: the network's workspace whatever the size of X.
@@ -331,9 +331,6 @@ class _BaseMLP(BaseEstimator):
         hidden_layer_sizes = list(hidden_layer_sizes)
         if np.any(np.array(hidden_layer_sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden_layer_sizes}.")
-        if getattr(self, "loss", "squared_error") != "squared_error" and not is_classifier(self):
-            raise ValueError(f"loss={self.loss!r} is not supported by fastbp's MLPRegressor; "
-                             "use loss='squared_error' (or scikit-learn's MLPRegressor)")
         first_pass = "_network" not in self.__dict__ or (not self.warm_start and not incremental)
         dtype = check_dtype(self.dtype) if first_pass else self._network.dtype
 
@@ -372,7 +369,7 @@ class _BaseMLP(BaseEstimator):
         self.n_outputs_ = y.shape[1]
         self.n_layers_ = len(layer_units)
         if not is_classifier(self):
-            self.out_activation_ = "identity"
+            self.out_activation_ = "exp" if self.loss == "poisson" else "identity"
         elif self._label_binarizer.y_type_ == "multiclass":
             self.out_activation_ = "softmax"
         else:
@@ -458,7 +455,7 @@ class _BaseMLP(BaseEstimator):
 
         callbacks = []
         converter = None
-        if not is_classifier(self) and self.n_outputs_ > 1:
+        if self._averages_outputs():
             converter = _SquaredErrorLoss(net, self.n_outputs_, self.alpha, n_samples,
                                           batch_size, sample_weight, self.shuffle)
             callbacks.append(converter.callback)
@@ -503,13 +500,19 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                           "and the optimization hasn't converged yet.", ConvergenceWarning)
 
+    def _averages_outputs(self):
+        """Whether scikit-learn's loss averages over several outputs where the network's sums
+        over them (squared error; the Poisson deviance sums, as the network's)."""
+        return (not is_classifier(self) and self.n_outputs_ > 1
+                and self.out_activation_ == "identity")
+
     def _fit_lbfgs(self, X, y, sample_weight):
         net = self._network
         # the one conversion of this fit: the kernels' neuron-major layout
         X_neuron_major = np.ascontiguousarray(X.T)
         Y_neuron_major = np.ascontiguousarray(np.asarray(y, dtype=net.dtype).T)
         converter = None
-        if not is_classifier(self) and self.n_outputs_ > 1:
+        if self._averages_outputs():
             converter = _SquaredErrorLoss(net, self.n_outputs_, self.alpha, X.shape[0],
                                           X.shape[0], sample_weight, False)
         alpha = float(self.alpha)
@@ -810,13 +813,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     __doc__ = f"""Multi-layer perceptron regressor trained by fastbp's compiled kernels.
 
-    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor` (squared error,
-    identity output, one or several outputs).
+    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor` (squared error with
+    an identity output, or the half Poisson deviance with an exp output; one or several outputs).
 
     Parameters
     ----------
-    loss : {{'squared_error'}}, default='squared_error'
-        scikit-learn's 'poisson' is not supported (it raises ValueError in fit).{_COMMON_PARAMETERS}
+    loss : {{'squared_error', 'poisson'}}, default='squared_error'
+        'squared_error' is half the squared error averaged over the outputs; 'poisson' is half
+        the Poisson deviance summed over them, with exp as the output activation (a log link:
+        predictions are positive, targets must be non-negative), as scikit-learn >= 1.7.{_COMMON_PARAMETERS}
     Attributes
     ----------{_COMMON_ATTRIBUTES}
     """
@@ -864,6 +869,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                              y_numeric=True, dtype=dtype, order="C", reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if self.loss == "poisson" and (np.asarray(y) < 0).any():
+            raise ValueError("y has negative values; loss='poisson' needs targets >= 0")
         return X, y
 
     @available_if(lambda est: est._check_solver())

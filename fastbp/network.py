@@ -65,7 +65,7 @@ class History(list):
     validation_cost : list of float
         Cost on the validation data after each epoch (empty without validation data).
     validation_score : list of float
-        Accuracy (sigmoid/softmax output) or R² (linear output) on the validation data.
+        Accuracy (sigmoid/softmax output) or R² (linear or exp output) on the validation data.
     """
 
     def __init__(self, *args):
@@ -116,12 +116,13 @@ class Network:
     activations : str or sequence of str, default "relu"
         Hidden activation, one name for all hidden layers or one per hidden layer: ``relu``,
         ``leaky_relu`` (slope 0.01), ``tanh``, ``sigmoid``, ``linear`` (alias ``identity``).
-    output : {"sigmoid", "softmax", "linear"}, default "sigmoid"
-        Output activation.
-    loss : {"bce", "ce", "mse"} or None
+    output : {"sigmoid", "softmax", "linear", "exp"}, default "sigmoid"
+        Output activation ("exp" is Poisson regression's log link: A = exp(Z) > 0).
+    loss : {"bce", "ce", "mse", "poisson"} or None
         The loss; None infers it from ``output`` (sigmoid -> binary cross-entropy, softmax ->
-        categorical cross-entropy, linear -> mean squared error). Only these matched pairs are
-        supported: for them the output gradient is exactly A - Y.
+        categorical cross-entropy, linear -> mean squared error, exp -> half Poisson deviance,
+        scikit-learn's ``loss="poisson"``, whose targets must be non-negative). Only these
+        matched pairs are supported: for them the output gradient is exactly A - Y.
     dtype : float32 or float64, default float64
     seed : int or None
         Seed of the weight initialization and of shuffling.
@@ -175,7 +176,8 @@ class Network:
             loss_code = losses.LOSSES[loss]
             if loss_code != matching:
                 raise ValueError(f"loss {loss!r} does not match output {output!r}; fastbp trains "
-                                 "the matched pairs sigmoid+bce, softmax+ce and linear+mse")
+                                 "the matched pairs sigmoid+bce, softmax+ce, linear+mse and "
+                                 "exp+poisson")
         self.dtype = check.check_dtype(dtype)
         self.init = initializers.check_initializer(init)
         self.layer_dims = tuple(dims)
@@ -386,9 +388,9 @@ class Network:
 
     def predict_proba(self, X):
         """Output probabilities, shape (n_L, m), for a sigmoid or softmax output."""
-        if self.output == "linear":
+        if self.output in ("linear", "exp"):
             raise ValueError("predict_proba needs a sigmoid or softmax output; this network's "
-                             "output is linear (use predict)")
+                             f"output is {self.output} (use predict)")
         return self.forward(X)
 
     def predict(self, X):
@@ -399,7 +401,7 @@ class Network:
         ndarray
             sigmoid output: 0/1 labels of shape (n_L, m) (A > 0.5, as the course);
             softmax output: class indices of shape (m,) (argmax over the outputs);
-            linear output: the values, shape (n_L, m).
+            linear or exp output: the values, shape (n_L, m).
         """
         AL = self.forward(X)
         if self.output == "sigmoid":
@@ -524,6 +526,7 @@ class Network:
         """Validate every argument of ``fit`` and convert the data, changing nothing."""
         X, Y = check.check_training_pair(X, Y, self.layer_dims[0], self.layer_dims[-1],
                                          self.dtype)
+        self._check_targets(Y, "Y")
         m = X.shape[1]
         epochs = check.check_positive_int(epochs, "epochs")
         batch_size = check.check_positive_int(batch_size, "batch_size", allow_none=True)
@@ -603,10 +606,16 @@ class Network:
         X_val, Y_val = check.check_training_pair(validation_data[0], validation_data[1],
                                                  self.layer_dims[0], self.layer_dims[-1],
                                                  self.dtype, "X_val", "Y_val")
+        self._check_targets(Y_val, "Y_val")
         weights = None
         if len(validation_data) == 3 and validation_data[2] is not None:
             weights = check.check_sample_weight(validation_data[2], X_val.shape[1], self.dtype)
         return X_val, Y_val, weights
+
+    def _check_targets(self, Y, name):
+        """Refuse targets the loss is not defined for: Poisson's must be non-negative."""
+        if self._loss_code == losses.POISSON and (Y < 0).any():
+            raise ValueError(f"{name} has negative values; the Poisson loss needs targets >= 0")
 
     def _select_optimizer(self, name):
         """Make ``name`` the current optimizer; its state is kept while the name stays."""

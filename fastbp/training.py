@@ -98,13 +98,14 @@ class Plateau:
 
 
 def score(network, X, Y, weights=None):
-    """Accuracy (sigmoid/softmax output) or R² (linear output) of ``network`` on neuron-major data.
+    """Accuracy (sigmoid/softmax output) or R² (linear or exp output) of ``network`` on
+    neuron-major data.
 
     Multi-output sigmoid accuracy counts an example right only if all its labels are (subset
     accuracy, as scikit-learn). R² is averaged uniformly over outputs.
     """
     AL = network.forward(X)
-    if network.output == "linear":
+    if network.output in ("linear", "exp"):
         residual = np.average((Y - AL) ** 2, axis=1, weights=weights)
         spread = np.average((Y - np.average(Y, axis=1, weights=weights)[:, None]) ** 2, axis=1,
                             weights=weights)

@@ -11,6 +11,8 @@ sigmoid     binary cross-entropy (BCE)      max(z, 0) - z*y + log1p(exp(-|z|)), 
 softmax     categorical cross-entropy (CE)  sum_j y_j * (logsumexp(z) - z_j), logsumexp(z)
                                             as z_top - log(a_top) at the largest logit
 linear      mean squared error (MSE)        (a - y)**2 / 2
+exp         half Poisson deviance           y log(y) - y z - y + a (y log(y) = 0 at y = 0), with
+            (POISSON)                       a = exp(z): scikit-learn's ``poisson_loss``
 ==========  ==============================  ===============================================
 
 BCE and CE are computed from the logits Z, never from log(A) or log(1 - A) alone: no log(0) when A
@@ -21,23 +23,26 @@ with sample weights).
 import numpy as np
 
 from .._config import kernel
-from .simd import (vadd, vector_lanes, vfma, vlane, vlog, vload_part, vmax, vmul, vsplat, vsub,
-                   vsum_float64, vzeros)
+from .simd import (vadd, vector_lanes, vfma, vlane, vlog, vload_part, vmax, vmul,
+                   vselect_gt_zero, vsplat, vsub, vsum_float64, vzeros)
 from .views import as_flat
 
 BCE = 0
 CE = 1
 MSE = 2
+#: Half Poisson deviance, paired with the exp output (a log link): dZ = exp(Z) - Y.
+POISSON = 3
 
 #: Loss names accepted by the Network, with their codes.
 LOSSES = {"bce": BCE, "binary_cross_entropy": BCE, "log_loss": BCE,
           "ce": CE, "cross_entropy": CE, "categorical_cross_entropy": CE,
-          "mse": MSE, "squared_error": MSE}
+          "mse": MSE, "squared_error": MSE, "poisson": POISSON}
 
 #: The loss each output activation is paired with.
-MATCHING_LOSS = {"sigmoid": BCE, "logistic": BCE, "softmax": CE, "linear": MSE, "identity": MSE}
+MATCHING_LOSS = {"sigmoid": BCE, "logistic": BCE, "softmax": CE, "linear": MSE, "identity": MSE,
+                 "exp": POISSON}
 
-NAMES = {BCE: "bce", CE: "ce", MSE: "mse"}
+NAMES = {BCE: "bce", CE: "ce", MSE: "mse", POISSON: "poisson"}
 
 
 @kernel(inline=True)
@@ -75,6 +80,16 @@ def example_losses(loss, flat_Z, flat_A, flat_Y, n, m, c, count):
         for j in range(n):
             y = vload_part(flat_Y, j * m + c, count)
             total = vfma(y, vsub(log_sum_exp, vload_part(flat_Z, j * m + c, count)), total)
+    elif loss == POISSON:
+        ones = vsplat(flat_Z.dtype.type(1))
+        for j in range(n):
+            # y (log(y) - z) - y + a: log(a) is z itself (no log of an exp that may have
+            # rounded to 0 or overflowed), and log(y) is taken of 1 where y is 0 (xlogy's 0)
+            z = vload_part(flat_Z, j * m + c, count)
+            a = vload_part(flat_A, j * m + c, count)
+            y = vload_part(flat_Y, j * m + c, count)
+            log_y = vlog(vselect_gt_zero(y, y, ones))
+            total = vadd(total, vadd(vsub(vmul(y, vsub(log_y, z)), y), a))
     else:
         for j in range(n):
             d = vsub(vload_part(flat_A, j * m + c, count), vload_part(flat_Y, j * m + c, count))
@@ -90,7 +105,7 @@ def batch_loss(loss, Z, A, Y, weights, weighted):
     Parameters
     ----------
     loss : int
-        BCE, CE or MSE.
+        BCE, CE, MSE or POISSON.
     Z, A, Y : ndarray, shape (n_L, m)
         Logits, outputs and targets, one column per example, C-contiguous; A = g(Z) as the
         forward pass computed it (CE reads the softmax's largest probability).
