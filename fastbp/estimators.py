@@ -79,6 +79,9 @@ _OUTPUT = {"identity": "linear", "logistic": "sigmoid", "softmax": "softmax", "e
 #: the network's workspace whatever the size of X.
 PREDICT_CHUNK = 1024
 
+#: ``dtype=None``: scikit-learn's rule, float32 input stays float32, anything else is float64.
+_FOLLOW_INPUT = (np.float64, np.float32)
+
 #: n_iter_no_change=np.inf (never stop on a plateau) as the network's integer count.
 _NEVER = 2 ** 62
 
@@ -275,7 +278,7 @@ class _BaseMLP(BaseEstimator):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "dtype": "no_validation",  # checked by fastbp in fit: float32 or float64
+        "dtype": "no_validation",  # checked by fastbp in fit: None, float32 or float64
     }
 
     # ----------------------------------------------------------------- parameters as views
@@ -332,9 +335,15 @@ class _BaseMLP(BaseEstimator):
         if np.any(np.array(hidden_layer_sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden_layer_sizes}.")
         first_pass = "_network" not in self.__dict__ or (not self.warm_start and not incremental)
-        dtype = check_dtype(self.dtype) if first_pass else self._network.dtype
+        if not first_pass:
+            dtype = self._network.dtype
+        elif self.dtype is None:
+            dtype = _FOLLOW_INPUT
+        else:
+            dtype = check_dtype(self.dtype)
 
         X, y = self._validate_input(X, y, incremental, reset=first_pass, dtype=dtype)
+        dtype = X.dtype
         X = _as_kernel_array(X)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype,
@@ -648,8 +657,11 @@ _COMMON_PARAMETERS = """
         learning rate by 5).
     max_fun : int, default=15000
         L-BFGS's maximum number of loss evaluations.
-    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
-        Precision of the network: X is converted to it once per fit.
+    dtype : {None, numpy.float64, numpy.float32}, default=None
+        Precision of the network. None follows X as scikit-learn does: float32 input trains
+        and predicts in float32 (``coefs_``, ``intercepts_`` and predictions are float32),
+        anything else in float64. A dtype given here is used whatever X's, X being converted
+        once per fit. ``warm_start`` and ``partial_fit`` keep the network's.
 """
 
 _COMMON_ATTRIBUTES = """
@@ -699,7 +711,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=np.float64):
+                 dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -837,7 +849,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=np.float64):
+                 dtype=None):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation

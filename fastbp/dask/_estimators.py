@@ -89,8 +89,14 @@ class _DaskMLP:
         classifier = is_classifier(self)
         client = _client()
         continuing = self.warm_start and "_network" in self.__dict__
-        dtype = self._network.dtype if continuing else check_dtype(self.dtype)
         X, y, sample_weight, feature_names = _data.check_inputs(X, y, sample_weight, classifier)
+        if continuing:
+            dtype = self._network.dtype
+        elif self.dtype is None:
+            # scikit-learn's rule, as the single-process estimators: float32 stays float32
+            dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
+        else:
+            dtype = check_dtype(self.dtype)
         n_features = X.shape[1]
         binarizer = None
         if classifier:
