@@ -417,7 +417,7 @@ class Network:
             epsilon=1e-8, alpha=0.0, learning_rate_schedule="constant", power_t=0.5,
             sample_weight=None, validation_data=None, validation_fraction=None,
             early_stopping=False, n_iter_no_change=None, tol=1e-4, callbacks=None,
-            verbose=False, plateau=None):
+            verbose=False, plateau=None, early_stopping_metric="score", on_divergence="raise"):
         """Minibatch training from the current parameters.
 
         Each epoch — shuffle, minibatch gather, forward, backward, update — runs inside one
@@ -460,13 +460,13 @@ class Network:
         validation_fraction : float in (0, 1), optional
             Hold out this fraction of (X, Y) as validation data instead.
         early_stopping : bool, default False
-            Stop when the validation score stops improving and restore the best parameters.
-            Uses ``validation_fraction=0.1`` if no validation data is given and
-            ``n_iter_no_change=10`` if none is given.
+            Stop when the validation score (or loss, see ``early_stopping_metric``) stops
+            improving and restore the best parameters. Uses ``validation_fraction=0.1`` if no
+            validation data is given and ``n_iter_no_change=10`` if none is given.
         n_iter_no_change : int or None
             Stop (or, adaptive, lower the rate) once the watched value — the validation score
-            if there is validation data, else the training cost — has not improved by ``tol``
-            for more than this many epochs. None trains all ``epochs``.
+            or loss if there is validation data, else the training cost — has not improved by
+            ``tol`` for more than this many epochs. None trains all ``epochs``.
         tol : float, default 1e-4
         callbacks : list of callables, optional
             ``callback(epoch, history)`` after each epoch (``epoch`` counts from 0 in this call);
@@ -477,7 +477,17 @@ class Network:
             Continue this no-improvement count (its ``tol``, best value and count) instead of
             starting a fresh one, as scikit-learn's estimators carry theirs across warm-started
             fits and ``partial_fit`` calls. It must watch a score (``higher_is_better``) exactly
-            when there is validation data. Used only with ``n_iter_no_change``.
+            when there is validation data and ``early_stopping_metric="score"``. Used only with
+            ``n_iter_no_change``.
+        early_stopping_metric : {"score", "loss"}, default "score"
+            What is watched on the validation data: its score (``history.validation_score``,
+            higher is better) or its loss (``history.validation_cost``, the network's loss
+            without the L2 penalty, lower is better).
+        on_divergence : {"raise", "stop"}, default "raise"
+            A NaN or infinite training cost raises FloatingPointError ("raise"), or ("stop")
+            ends training with a RuntimeWarning: the epoch is recorded as NaN in the history
+            (and the validation results), and the parameters are the best epoch's with
+            ``early_stopping``, else those of the last whole epoch.
 
         Returns
         -------
@@ -486,7 +496,8 @@ class Network:
         Raises
         ------
         FloatingPointError
-            If the cost becomes NaN or infinite; the parameters of the last whole epoch stay.
+            If the cost becomes NaN or infinite (``on_divergence="raise"``); the parameters of
+            the last whole epoch stay.
 
         Notes
         -----
@@ -497,7 +508,8 @@ class Network:
                                 momentum, nesterov, beta_1, beta_2, epsilon, alpha,
                                 learning_rate_schedule, power_t, sample_weight, validation_data,
                                 validation_fraction, early_stopping, n_iter_no_change, tol,
-                                callbacks, verbose, plateau)
+                                callbacks, verbose, plateau, early_stopping_metric,
+                                on_divergence)
         rng = self._rng if seed is None else np.random.default_rng(seed)
         generator_state = rng.bit_generator.state
         try:
@@ -522,7 +534,7 @@ class Network:
     def _plan(self, X, Y, epochs, batch_size, optimizer, learning_rate, shuffle, momentum,
               nesterov, beta_1, beta_2, epsilon, alpha, schedule, power_t, sample_weight,
               validation_data, validation_fraction, early_stopping, n_iter_no_change, tol,
-              callbacks, verbose, plateau=None):
+              callbacks, verbose, plateau=None, metric="score", on_divergence="raise"):
         """Validate every argument of ``fit`` and convert the data, changing nothing."""
         X, Y = check.check_training_pair(X, Y, self.layer_dims[0], self.layer_dims[-1],
                                          self.dtype)
@@ -562,14 +574,18 @@ class Network:
             raise ValueError("give validation_data or validation_fraction, not both")
         if validation_fraction is not None:
             check.check_fraction(validation_fraction, "validation_fraction")
+        if metric not in ("score", "loss"):
+            raise ValueError(f"early_stopping_metric must be 'score' or 'loss', got {metric!r}")
+        if on_divergence not in ("raise", "stop"):
+            raise ValueError(f"on_divergence must be 'raise' or 'stop', got {on_divergence!r}")
         if plateau is not None:
             if not isinstance(plateau, training.Plateau):
                 raise TypeError(f"plateau must be a fastbp.training.Plateau, got {plateau!r}")
             validating = (validation_data is not None or validation_fraction is not None
                           or bool(early_stopping))
-            if plateau.higher_is_better != validating:
+            if plateau.higher_is_better != (validating and metric == "score"):
                 raise ValueError("plateau must watch a score (higher_is_better=True) exactly when "
-                                 "there is validation data")
+                                 "there is validation data and early_stopping_metric='score'")
         plan = training.Plan(
             epochs=epochs, batch_size=batch_size, shuffle=bool(shuffle),
             optimizer=optim.OPTIMIZERS[optimizer], hyper=hyper,
@@ -579,7 +595,7 @@ class Network:
             n_iter_no_change=n_iter_no_change,
             tol=check.check_positive_float(tol, "tol", allow_zero=True),
             restore_best=bool(early_stopping), callbacks=callbacks, verbose=bool(verbose),
-            plateau=plateau)
+            plateau=plateau, metric=metric, stop_on_divergence=on_divergence == "stop")
         # one batch of every example reads X itself; minibatches are gathered from X's columns,
         # or from the rows of X.T when that is the contiguous one (scikit-learn's layout): no
         # copy of the data either way. A small first layer, trained on one batch of every

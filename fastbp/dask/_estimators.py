@@ -79,6 +79,10 @@ class _DaskMLP:
             raise ValueError("fastbp.dask does not support early_stopping=True yet: hold out "
                              "validation data yourself and compare scores, or fit "
                              "fastbp.MLPClassifier / MLPRegressor in one process")
+        if getattr(self, "class_weight", None) is not None:
+            raise ValueError("fastbp.dask does not support class_weight yet: pass the class "
+                             "weights as sample_weight (sklearn.utils.class_weight."
+                             "compute_sample_weight), or fit fastbp.MLPClassifier in one process")
         if getattr(self, "loss", "squared_error") != "squared_error" and not is_classifier(self):
             raise ValueError(f"loss={self.loss!r} is not supported by fastbp's MLPRegressor; "
                              "use loss='squared_error'")
