@@ -24,8 +24,12 @@ solver="lbfgs"             scipy.optimize.minimize(method="L-BFGS-B") on
                            ``Network._loss_and_gradient``
 n_iter_no_change, tol      the network's plateau rule (scikit-learn's), kept across
                            warm-started fits and partial_fit calls as scikit-learn keeps it
-early_stopping             train_test_split as scikit-learn, then ``validation_data`` and
-                           ``early_stopping=True`` (the best parameters are restored)
+early_stopping             train_test_split as scikit-learn (or fit's ``X_val``, ``y_val``),
+                           then ``validation_data`` and ``early_stopping=True`` (the best
+                           parameters are restored), ``early_stopping_metric``, and
+                           ``on_divergence="stop"`` (scikit-learn finishes a diverging fit)
+class_weight               compute_sample_weight, times ``sample_weight``
+verbose                    a callback printing scikit-learn's lines (no progress bar)
 =========================  ===================================================================
 
 The reported loss is scikit-learn's. For classification it equals the network's cost (except
@@ -558,7 +562,8 @@ class _BaseMLP(BaseEstimator):
         or loss."""
         if not early_stopping:
             return "loss"
-        return "validation_" + self.early_stopping_metric
+        # an estimator pickled before the parameter existed watches the score
+        return "validation_" + getattr(self, "early_stopping_metric", "score")
 
     def _start_plateau(self, early_stopping):
         """A fresh no-improvement count and best value (scikit-learn's ``_initialize``)."""
@@ -621,13 +626,17 @@ class _BaseMLP(BaseEstimator):
                             else _NEVER)
         if not hasattr(self, "loss_curve_") or self.loss_curve_ is None:
             self.loss_curve_ = []   # the previous fits used lbfgs
+        if self._plateau is not None and not hasattr(self._plateau, "watching"):
+            # pickled before plateaus said what they watch: the training loss or the score
+            self._plateau.watching = ("validation_score" if self._plateau.higher_is_better
+                                      else "loss")
         if (self._plateau is None
-                or getattr(self._plateau, "watching", None) != self._watching(early_stopping)):
+                or self._plateau.watching != self._watching(early_stopping)):
             # first stochastic fit, or early stopping (or what it watches) changed
             self._start_plateau(early_stopping)
         plateau = self._plateau
         plateau.tol = float(self.tol)
-        metric = self.early_stopping_metric if early_stopping else "score"
+        metric = self._watching(early_stopping)[len("validation_"):] if early_stopping else "score"
 
         callbacks = []
         converter = None
@@ -712,7 +721,7 @@ class _BaseMLP(BaseEstimator):
             print("Iteration %d, loss = %.8f" % (epoch + 1, loss))
             if early_stopping:
                 print("Validation score: %f" % history.validation_score[-1])
-                if self.early_stopping_metric == "loss":
+                if watching == "Validation loss":
                     scale = self.n_outputs_ if converter is not None else 1
                     print("Validation loss: %f" % (history.validation_cost[-1] / scale))
             if plateau.count > n_iter_no_change:
@@ -1046,7 +1055,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _class_sample_weight(self, y, incremental):
         """Each sample's weight under ``class_weight`` (scikit-learn's ``compute_sample_weight``;
         with partial_fit a dict is read against every class of ``classes_``)."""
-        class_weight = self.class_weight
+        class_weight = getattr(self, "class_weight", None)   # None in older pickles
         if class_weight is None:
             return None
         if incremental and isinstance(class_weight, str):

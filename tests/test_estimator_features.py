@@ -286,12 +286,13 @@ def test_validation_data_given_to_fit_is_used_instead_of_a_split():
     assert model.score(X_val, y_val) == model.best_validation_score_ == max(
         model.validation_scores_)
     weights = np.linspace(0.5, 2, 40)
-    weighted = _quiet(MLPClassifier(hidden_layer_sizes=(6,), max_iter=3, early_stopping=True,
+    weighted = _quiet(MLPClassifier(hidden_layer_sizes=(6,), max_iter=6, early_stopping=True,
                                     random_state=0).fit,
                       X, y, X_val=X_val, y_val=y_val, sample_weight_val=weights)
-    assert weighted.validation_scores_[-1] == pytest.approx(
-        np.average(weighted.predict(X_val) == y_val, weights=weights)) or (
-        weighted.best_validation_score_ >= weighted.validation_scores_[-1])
+    # the validation scores are weighted: the restored epoch's is its weighted accuracy
+    assert weighted.score(X_val, y_val, sample_weight=weights) == pytest.approx(
+        weighted.best_validation_score_, rel=1e-12)
+    assert weighted.best_validation_score_ != pytest.approx(weighted.score(X_val, y_val))
 
 
 def test_validation_data_errors():
@@ -353,6 +354,23 @@ def test_early_stopping_on_score_is_the_default_and_unchanged():
     assert default.n_iter_ == theirs.n_iter_
     with pytest.raises(ValueError):
         MLPClassifier(early_stopping_metric="accuracy").fit(X, y)
+
+
+def test_network_early_stopping_on_validation_loss_restores_the_lowest():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((4, 120))
+    Y = np.eye(3)[:, (X[0] + X[1] > 0).astype(int) + (X[2] > 1)]
+    X_val, Y_val = X[:, :40] + 0.3 * rng.standard_normal((4, 40)), Y[:, :40]
+    net = Network([4, 16, 3], activations="tanh", output="softmax", seed=0)
+    net.fit(X, Y, epochs=400, batch_size=16, optimizer="adam", learning_rate=0.05,
+            validation_data=(X_val, Y_val), early_stopping=True, early_stopping_metric="loss",
+            n_iter_no_change=4, tol=0.0)
+    costs = net.history.validation_cost
+    assert len(costs) < 400
+    assert len(costs) == int(np.argmin(costs)) + 6
+    assert net.cost(X_val, Y_val) == pytest.approx(min(costs), rel=1e-12)
+    with pytest.raises(ValueError, match="early_stopping_metric"):
+        net.fit(X, Y, early_stopping_metric="accuracy")
 
 
 def test_fit_signature_matches_histgradientboosting():

@@ -23,8 +23,8 @@ with sample weights).
 import numpy as np
 
 from .._config import kernel
-from .simd import (vadd, vector_lanes, vfma, vlane, vlog, vload_part, vmax, vmul,
-                   vselect_gt_zero, vsplat, vsub, vsum_float64, vzeros)
+from .simd import (vadd, vector_lanes, vfma, vlane, vlog, vload_part, vmax, vmul, vsplat, vsub,
+                   vsum_float64, vzeros)
 from .views import as_flat
 
 BCE = 0
@@ -81,15 +81,13 @@ def example_losses(loss, flat_Z, flat_A, flat_Y, n, m, c, count):
             y = vload_part(flat_Y, j * m + c, count)
             total = vfma(y, vsub(log_sum_exp, vload_part(flat_Z, j * m + c, count)), total)
     elif loss == POISSON:
-        ones = vsplat(flat_Z.dtype.type(1))
         for j in range(n):
-            # y (log(y) - z) - y + a: log(a) is z itself (no log of an exp that may have
-            # rounded to 0 or overflowed), and log(y) is taken of 1 where y is 0 (xlogy's 0)
+            # a - y z - y: log(a) is z itself (no log of an exp that may have rounded to 0 or
+            # overflowed); the deviance's y log(y), a constant of the targets, is added by
+            # batch_loss (a scalar log there compiles to far less than a vector one here)
             z = vload_part(flat_Z, j * m + c, count)
-            a = vload_part(flat_A, j * m + c, count)
             y = vload_part(flat_Y, j * m + c, count)
-            log_y = vlog(vselect_gt_zero(y, y, ones))
-            total = vadd(total, vadd(vsub(vmul(y, vsub(log_y, z)), y), a))
+            total = vadd(total, vsub(vsub(vload_part(flat_A, j * m + c, count), vmul(y, z)), y))
     else:
         for j in range(n):
             d = vsub(vload_part(flat_A, j * m + c, count), vload_part(flat_Y, j * m + c, count))
@@ -142,9 +140,27 @@ def batch_loss(loss, Z, A, Y, weights, weighted):
                 weight_sum += weights[c + i]
             else:
                 total += value
+    if loss == POISSON:
+        total += _targets_y_log_y(Y, weights, weighted)
     if not weighted:
         weight_sum = m
     return total / weight_sum
+
+
+@kernel(inline=True)
+def _targets_y_log_y(Y, weights, weighted):
+    """The Poisson deviance's constant, sum over examples (weighted) and outputs of
+    ``xlogy(y, y)`` (0 where y is 0), in float64."""
+    total = 0.0
+    n, m = Y.shape
+    for i in range(m):
+        example = 0.0
+        for j in range(n):
+            y = np.float64(Y[j, i])
+            if y > 0:
+                example += y * np.log(y)
+        total += weights[i] * example if weighted else example
+    return total
 
 
 @kernel(inline=True)
