@@ -148,6 +148,8 @@ class _Plateau(training.Plateau):
     def __init__(self, tol, higher_is_better):
         super().__init__(tol, higher_is_better)
         self.transform = None
+        #: "loss" (training), "validation_score" or "validation_loss"
+        self.watching = None
 
     def update(self, value):
         if self.transform is not None:
@@ -523,10 +525,8 @@ class _BaseMLP(BaseEstimator):
         if len(coefs) != n_layers or len(intercepts) != n_layers:
             raise ValueError(f"coefs_ and intercepts_ need one array per layer ({n_layers} for "
                              f"layers {layer_units}), got {len(coefs)} and {len(intercepts)}")
-        coefs = [check_array(c, dtype=dtype, ensure_2d=True, input_name="coefs_")
-                 for c in coefs]
-        intercepts = [check_array(b, dtype=dtype, ensure_2d=False, input_name="intercepts_")
-                      .ravel() for b in intercepts]
+        coefs = [np.asarray(c, dtype=dtype) for c in coefs]
+        intercepts = [np.asarray(b, dtype=dtype).reshape(-1) for b in intercepts]
         for l in range(1, len(layer_units)):
             expected = (layer_units[l - 1], layer_units[l])
             if coefs[l - 1].shape != expected or intercepts[l - 1].shape != expected[1:]:
@@ -539,8 +539,9 @@ class _BaseMLP(BaseEstimator):
         net = Network(layer_units, activations=_HIDDEN[self.activation], output=_OUTPUT[out],
                       dtype=dtype, seed=0)
         for l in range(1, len(layer_units)):
-            net.parameters[f"W{l}"][...] = coefs[l - 1].T
-            net.parameters[f"b{l}"][:, 0] = intercepts[l - 1]
+            # checked there: finite values
+            net.parameters[f"W{l}"] = coefs[l - 1].T
+            net.parameters[f"b{l}"] = intercepts[l - 1].reshape(-1, 1)
         net.samples_seen_ = int(self.__dict__.get("t_", 0))
         self._network = net
         self._learning_rate = None      # scikit-learn makes a new optimizer too

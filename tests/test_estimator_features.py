@@ -213,6 +213,11 @@ def test_parameters_set_by_hand_that_do_not_fit_the_data_are_refused():
     model.coefs_ = [np.ones((4, 3)), np.ones((3, 1))]
     with pytest.raises(ValueError, match="intercepts_"):
         model.partial_fit(X, y)
+    model = _set_by_hand(MLPRegressor(hidden_layer_sizes=(3,)),
+                         [np.full((4, 3), np.nan), np.ones((3, 1))], [np.ones(3), np.ones(1)])
+    with pytest.raises(ValueError, match="NaN|finite|infinity"):
+        model.partial_fit(X, y)
+    assert "_network" not in model.__dict__   # nothing half-built is left behind
 
 
 def test_assigning_a_layer_writes_into_the_fitted_network():
