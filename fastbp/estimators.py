@@ -16,7 +16,7 @@ coefs_[i] (fan_in,         the transpose of ``parameters["W{i+1}"]`` (a view: ch
 fan_out)                   changes the other); intercepts_[i] is ``parameters["b{i+1}"]``
 activation                 identity/logistic/tanh/relu -> linear/sigmoid/tanh/relu
 out_activation_            identity -> linear + mse, logistic -> sigmoid + bce,
-                           softmax -> softmax + ce
+                           softmax -> softmax + ce, exp -> exp + poisson (loss="poisson")
 solver="adam"              optimizer "adam"
 solver="sgd"               "momentum" (``nesterov=nesterovs_momentum``) if momentum > 0,
                            else "sgd"; ``learning_rate`` is the schedule
@@ -24,8 +24,12 @@ solver="lbfgs"             scipy.optimize.minimize(method="L-BFGS-B") on
                            ``Network._loss_and_gradient``
 n_iter_no_change, tol      the network's plateau rule (scikit-learn's), kept across
                            warm-started fits and partial_fit calls as scikit-learn keeps it
-early_stopping             train_test_split as scikit-learn, then ``validation_data`` and
-                           ``early_stopping=True`` (the best parameters are restored)
+early_stopping             train_test_split as scikit-learn (or fit's ``X_val``, ``y_val``),
+                           then ``validation_data`` and ``early_stopping=True`` (the best
+                           parameters are restored), ``early_stopping_metric``, and
+                           ``on_divergence="stop"`` (scikit-learn finishes a diverging fit)
+class_weight               compute_sample_weight, times ``sample_weight``
+verbose                    a callback printing scikit-learn's lines (no progress bar)
 =========================  ===================================================================
 
 The reported loss is scikit-learn's. For classification it equals the network's cost (except
@@ -54,7 +58,8 @@ from sklearn.base import (BaseEstimator, ClassifierMixin, RegressorMixin, _fit_c
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import check_array, check_random_state, column_or_1d
+from sklearn.utils.class_weight import compute_class_weight, compute_sample_weight
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.fixes import _get_additional_lbfgs_options_dict
 from sklearn.utils.metaestimators import available_if
@@ -73,11 +78,14 @@ _STOCHASTIC_SOLVERS = ("sgd", "adam")
 
 #: scikit-learn's activation names -> the network's.
 _HIDDEN = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
-_OUTPUT = {"identity": "linear", "logistic": "sigmoid", "softmax": "softmax"}
+_OUTPUT = {"identity": "linear", "logistic": "sigmoid", "softmax": "softmax", "exp": "exp"}
 
 #: Rows per compiled forward pass in predict (or the training batch size, if larger): bounds
 #: the network's workspace whatever the size of X.
 PREDICT_CHUNK = 1024
+
+#: ``dtype=None``: scikit-learn's rule, float32 input stays float32, anything else is float64.
+_FOLLOW_INPUT = (np.float64, np.float32)
 
 #: n_iter_no_change=np.inf (never stop on a plateau) as the network's integer count.
 _NEVER = 2 ** 62
@@ -140,6 +148,8 @@ class _Plateau(training.Plateau):
     def __init__(self, tol, higher_is_better):
         super().__init__(tol, higher_is_better)
         self.transform = None
+        #: "loss" (training), "validation_score" or "validation_loss"
+        self.watching = None
 
     def update(self, value):
         if self.transform is not None:
@@ -238,6 +248,33 @@ def _as_kernel_array(X):
     return X
 
 
+class _LayerList(list):
+    """``coefs_`` / ``intercepts_``: a list of views of the network's parameters whose items
+    can be assigned, as in scikit-learn's list (``coefs_[0] = array`` copies into the network,
+    the shape checked)."""
+
+    def __init__(self, network, kind, views):
+        super().__init__(views)
+        self._network = network
+        self._kind = kind
+
+    def __setitem__(self, index, value):
+        if not isinstance(index, Integral):
+            raise TypeError("assign one layer at a time: coefs_[i] = array")
+        layer = range(1, len(self._network.layer_dims))[index]
+        value = np.asarray(value)
+        if self._kind == "W":
+            self._network.parameters[f"W{layer}"] = value.T
+        else:
+            self._network.parameters[f"b{layer}"] = value.reshape(-1, 1)
+        super().__setitem__(index, (self._network.parameters[f"W{layer}"].T if self._kind == "W"
+                                    else self._network.parameters[f"b{layer}"][:, 0]))
+
+    def __reduce__(self):
+        # pickles (and deep-copies) as a plain list of arrays, detached from the network
+        return list, ([np.array(value) for value in self],)
+
+
 class _BaseMLP(BaseEstimator):
     """What MLPClassifier and MLPRegressor share (scikit-learn's BaseMultilayerPerceptron)."""
 
@@ -275,35 +312,62 @@ class _BaseMLP(BaseEstimator):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "dtype": "no_validation",  # checked by fastbp in fit: float32 or float64
+        "early_stopping_metric": [StrOptions({"score", "loss"})],
+        "dtype": "no_validation",  # checked by fastbp in fit: None, float32 or float64
     }
 
     # ----------------------------------------------------------------- parameters as views
     @property
     def coefs_(self):
-        """list of ndarray (fan_in, fan_out): views (transposed) of the network's weights."""
-        net = self._fitted_network("coefs_")
-        return [net.parameters[f"W{l}"].T for l in range(1, len(net.layer_dims))]
+        """list of ndarray (fan_in, fan_out): views (transposed) of the network's weights.
+
+        Assigning an item (``coefs_[0] = array``) copies the array into the network. Before the
+        first fit, ``coefs_`` (with ``intercepts_``) may be set by hand as scikit-learn allows:
+        ``partial_fit`` (or a ``warm_start`` fit) then starts from them.
+        """
+        net = self.__dict__.get("_network")
+        if net is None:
+            return self._set_by_hand("coefs_")
+        return _LayerList(net, "W", [net.parameters[f"W{l}"].T
+                                     for l in range(1, len(net.layer_dims))])
 
     @coefs_.setter
     def coefs_(self, values):
-        net = self._fitted_network("coefs_")
+        net = self.__dict__.get("_network")
+        if net is None:
+            self.__dict__["_coefs_by_hand"] = values if isinstance(values, list) else list(values)
+            return
         values = self._per_layer(values, "coefs_")
         for l, value in enumerate(values, start=1):
             net.parameters[f"W{l}"] = np.asarray(value).T
 
     @property
     def intercepts_(self):
-        """list of ndarray (fan_out,): views of the network's biases."""
-        net = self._fitted_network("intercepts_")
-        return [net.parameters[f"b{l}"][:, 0] for l in range(1, len(net.layer_dims))]
+        """list of ndarray (fan_out,): views of the network's biases (see ``coefs_``)."""
+        net = self.__dict__.get("_network")
+        if net is None:
+            return self._set_by_hand("intercepts_")
+        return _LayerList(net, "b", [net.parameters[f"b{l}"][:, 0]
+                                     for l in range(1, len(net.layer_dims))])
 
     @intercepts_.setter
     def intercepts_(self, values):
-        net = self._fitted_network("intercepts_")
+        net = self.__dict__.get("_network")
+        if net is None:
+            self.__dict__["_intercepts_by_hand"] = (values if isinstance(values, list)
+                                                    else list(values))
+            return
         values = self._per_layer(values, "intercepts_")
         for l, value in enumerate(values, start=1):
             net.parameters[f"b{l}"] = np.asarray(value).reshape(-1, 1)
+
+    def _set_by_hand(self, name):
+        """The list a user assigned to ``coefs_`` or ``intercepts_`` before any fit."""
+        values = self.__dict__.get(f"_{name[:-1]}_by_hand")
+        if values is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r} "
+                                 "(it is set by fit)")
+        return values
 
     def _fitted_network(self, name):
         net = self.__dict__.get("_network")
@@ -320,50 +384,101 @@ class _BaseMLP(BaseEstimator):
         return values
 
     # ----------------------------------------------------------------- fitting
-    def _fit(self, X, y, sample_weight=None, incremental=False):
+    def _fit(self, X, y, sample_weight=None, incremental=False, validation=None):
         with _all_or_nothing(self):
-            return self._fit_model(X, y, sample_weight, incremental)
+            return self._fit_model(X, y, sample_weight, incremental, validation)
 
-    def _fit_model(self, X, y, sample_weight, incremental):
+    def _fit_model(self, X, y, sample_weight, incremental, validation):
         hidden_layer_sizes = self.hidden_layer_sizes
         if not hasattr(hidden_layer_sizes, "__iter__"):
             hidden_layer_sizes = [hidden_layer_sizes]
         hidden_layer_sizes = list(hidden_layer_sizes)
         if np.any(np.array(hidden_layer_sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden_layer_sizes}.")
-        if getattr(self, "loss", "squared_error") != "squared_error" and not is_classifier(self):
-            raise ValueError(f"loss={self.loss!r} is not supported by fastbp's MLPRegressor; "
-                             "use loss='squared_error' (or scikit-learn's MLPRegressor)")
-        first_pass = "_network" not in self.__dict__ or (not self.warm_start and not incremental)
-        dtype = check_dtype(self.dtype) if first_pass else self._network.dtype
+        net = self.__dict__.get("_network")
+        # scikit-learn's rule: parameters set by hand (coefs_) are continued as a fit's would be
+        by_hand = net is None and "_coefs_by_hand" in self.__dict__
+        first_pass = (net is None and not by_hand) or (not self.warm_start and not incremental)
+        if net is not None and not first_pass:
+            dtype = net.dtype
+        elif self.dtype is None:
+            dtype = _FOLLOW_INPUT
+        else:
+            dtype = check_dtype(self.dtype)
 
         X, y = self._validate_input(X, y, incremental, reset=first_pass, dtype=dtype)
+        dtype = X.dtype
         X = _as_kernel_array(X)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype,
                                                  ensure_non_negative=True)
+        class_weights = self._class_sample_weight(y, incremental)
+        if class_weights is not None:
+            # scikit-learn's other classifiers: the class's weight times the sample's
+            sample_weight = (class_weights.astype(dtype) if sample_weight is None
+                             else sample_weight * class_weights.astype(dtype))
+        if sample_weight is not None:
             if not sample_weight.any():
                 raise ValueError("sample_weight is zero for every sample")
             sample_weight = _as_kernel_array(sample_weight)
+        y = self._encode_targets(y)
         if y.ndim == 1:
             y = y.reshape((-1, 1))
+        if validation is not None:
+            validation = self._validate_validation(validation, dtype, y.shape[1])
         layer_units = [X.shape[1]] + hidden_layer_sizes + [y.shape[1]]
 
         random_state = check_random_state(self.random_state)
         if first_pass:
+            self.__dict__.pop("_coefs_by_hand", None)
+            self.__dict__.pop("_intercepts_by_hand", None)
             self._initialize(y, layer_units, dtype, random_state)
+        elif by_hand:
+            self._adopt_parameters_set_by_hand(y, layer_units, dtype)
         elif list(self._network.layer_dims) != layer_units:
             raise ValueError(f"the network has layers {list(self._network.layer_dims)} but this "
                              f"data and hidden_layer_sizes need {layer_units}; warm_start and "
                              "partial_fit continue the same architecture")
 
         if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, y, sample_weight, incremental, random_state)
+            self._fit_stochastic(X, y, sample_weight, incremental, random_state, validation)
         else:
             self._fit_lbfgs(X, y, sample_weight)
         if not np.isfinite(self._network._theta).all():
             raise ValueError(_NON_FINITE)
         return self
+
+    def _class_sample_weight(self, y, incremental):
+        """Each sample's class weight (None without ``class_weight``); regressors have none."""
+        return None
+
+    def _encode_targets(self, y):
+        """The network's targets from validated y (the classifier's label indicators)."""
+        return y
+
+    def _validate_validation(self, validation, dtype, n_outputs):
+        """(X_val, y_val, sample_weight_val) checked as X, y, sample_weight are, then in the
+        network's layout: (X_val.T, Y_val.T, weights)."""
+        X_val, y_val, weight_val = validation
+        X_val = validate_data(self, X_val, accept_sparse=["csr", "csc"], reset=False,
+                              dtype=dtype, order="C")
+        X_val = _as_kernel_array(X_val)
+        y_val = self._check_validation_targets(y_val)
+        if X_val.shape[0] != y_val.shape[0]:
+            raise ValueError(f"X_val has {X_val.shape[0]} samples but y_val has "
+                             f"{y_val.shape[0]}")
+        if X_val.shape[0] < 1:
+            raise ValueError("X_val is empty")
+        Y_val = np.asarray(self._encode_targets(y_val), dtype=dtype)
+        Y_val = Y_val.reshape((-1, 1)) if Y_val.ndim == 1 else Y_val
+        if Y_val.shape[1] != n_outputs:
+            raise ValueError(f"y_val has {Y_val.shape[1]} outputs but y has {n_outputs}")
+        if weight_val is not None:
+            weight_val = _check_sample_weight(weight_val, X_val, dtype=dtype,
+                                              ensure_non_negative=True)
+            if not weight_val.any():
+                raise ValueError("sample_weight_val is zero for every sample")
+        return X_val.T, np.ascontiguousarray(Y_val.T), weight_val
 
     def _initialize(self, y, layer_units, dtype, random_state):
         """A new network with scikit-learn's initial parameters and fresh fitted attributes."""
@@ -371,12 +486,7 @@ class _BaseMLP(BaseEstimator):
         self.t_ = 0
         self.n_outputs_ = y.shape[1]
         self.n_layers_ = len(layer_units)
-        if not is_classifier(self):
-            self.out_activation_ = "identity"
-        elif self._label_binarizer.y_type_ == "multiclass":
-            self.out_activation_ = "softmax"
-        else:
-            self.out_activation_ = "logistic"
+        self.out_activation_ = self._default_out_activation()
         net = Network(layer_units, activations=_HIDDEN[self.activation],
                       output=_OUTPUT[self.out_activation_], dtype=dtype, seed=0)
         # scikit-learn's _init_coef: Glorot uniform, coef then intercept, layer by layer
@@ -395,19 +505,86 @@ class _BaseMLP(BaseEstimator):
             self.loss_curve_ = []
             self._start_plateau(bool(self.early_stopping))
 
+    def _default_out_activation(self):
+        if not is_classifier(self):
+            return "exp" if self.loss == "poisson" else "identity"
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax"
+        return "logistic"
+
+    def _adopt_parameters_set_by_hand(self, y, layer_units, dtype):
+        """A network from the ``coefs_`` and ``intercepts_`` a user set before any fit, with the
+        other fitted attributes they set (``out_activation_``, ``t_``, ``best_loss_``, ...) or
+        scikit-learn's initial values for those they did not."""
+        coefs = self.__dict__.pop("_coefs_by_hand")
+        intercepts = self.__dict__.pop("_intercepts_by_hand", None)
+        if intercepts is None:
+            raise ValueError("coefs_ was set by hand but intercepts_ was not; set both to "
+                             "continue from them")
+        n_layers = len(layer_units) - 1
+        if len(coefs) != n_layers or len(intercepts) != n_layers:
+            raise ValueError(f"coefs_ and intercepts_ need one array per layer ({n_layers} for "
+                             f"layers {layer_units}), got {len(coefs)} and {len(intercepts)}")
+        coefs = [np.asarray(c, dtype=dtype) for c in coefs]
+        intercepts = [np.asarray(b, dtype=dtype).reshape(-1) for b in intercepts]
+        for l in range(1, len(layer_units)):
+            expected = (layer_units[l - 1], layer_units[l])
+            if coefs[l - 1].shape != expected or intercepts[l - 1].shape != expected[1:]:
+                raise ValueError(f"layer {l} needs coefs_[{l - 1}] of shape {expected} and "
+                                 f"intercepts_[{l - 1}] of shape {expected[1:]} for this data, "
+                                 f"got {coefs[l - 1].shape} and {intercepts[l - 1].shape}")
+        out = self.__dict__.get("out_activation_", self._default_out_activation())
+        if out not in _OUTPUT:
+            raise ValueError(f"out_activation_ must be one of {sorted(_OUTPUT)}, got {out!r}")
+        net = Network(layer_units, activations=_HIDDEN[self.activation], output=_OUTPUT[out],
+                      dtype=dtype, seed=0)
+        for l in range(1, len(layer_units)):
+            # checked there: finite values
+            net.parameters[f"W{l}"] = coefs[l - 1].T
+            net.parameters[f"b{l}"] = intercepts[l - 1].reshape(-1, 1)
+        net.samples_seen_ = int(self.__dict__.get("t_", 0))
+        self._network = net
+        self._learning_rate = None      # scikit-learn makes a new optimizer too
+        self._plateau = None
+        self.out_activation_ = out
+        self.n_outputs_ = layer_units[-1]
+        self.n_layers_ = len(layer_units)
+        self.t_ = net.samples_seen_
+        self.__dict__.setdefault("n_iter_", 0)
+        if self.solver in _STOCHASTIC_SOLVERS:
+            best_loss = self.__dict__.get("best_loss_")
+            self.__dict__.setdefault("loss_curve_", [])
+            self._start_plateau(bool(self.early_stopping))
+            if best_loss is not None and not self.early_stopping:
+                self._plateau.best = self.best_loss_ = float(best_loss)
+
+    def _watching(self, early_stopping):
+        """What the no-improvement count watches: the training loss, or the validation score
+        or loss."""
+        if not early_stopping:
+            return "loss"
+        # an estimator pickled before the parameter existed watches the score
+        return "validation_" + getattr(self, "early_stopping_metric", "score")
+
     def _start_plateau(self, early_stopping):
         """A fresh no-improvement count and best value (scikit-learn's ``_initialize``)."""
-        self._plateau = _Plateau(self.tol, higher_is_better=early_stopping)
+        watching = self._watching(early_stopping)
+        self._plateau = _Plateau(self.tol, higher_is_better=watching == "validation_score")
+        self._plateau.watching = watching
         if early_stopping:
             self.validation_scores_ = []
             self.best_validation_score_ = -np.inf
+            self.validation_loss_curve_ = []
+            self.best_validation_loss_ = np.inf
             self.best_loss_ = None
         else:
             self.best_loss_ = np.inf
             self.validation_scores_ = None
             self.best_validation_score_ = None
+            self.validation_loss_curve_ = None
+            self.best_validation_loss_ = None
 
-    def _fit_stochastic(self, X, y, sample_weight, incremental, random_state):
+    def _fit_stochastic(self, X, y, sample_weight, incremental, random_state, validation):
         net = self._network
         if not incremental or self._learning_rate is None:
             # scikit-learn makes a new optimizer: fresh moments or velocities, the initial rate
@@ -417,8 +594,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = bool(self.early_stopping)
         dtype = net.dtype
-        validation = None
-        if early_stopping:
+        if early_stopping and validation is None:
             # scikit-learn's split: same generator, same draws; stratified for one output only
             stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
             arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
@@ -449,21 +625,35 @@ class _BaseMLP(BaseEstimator):
                 schedule = "constant"   # the rate of one epoch; the next one is set below
         n_iter_no_change = (int(self.n_iter_no_change) if np.isfinite(self.n_iter_no_change)
                             else _NEVER)
-        if not hasattr(self, "loss_curve_"):
+        if not hasattr(self, "loss_curve_") or self.loss_curve_ is None:
             self.loss_curve_ = []   # the previous fits used lbfgs
-        if self._plateau is None or self._plateau.higher_is_better != early_stopping:
-            self._start_plateau(early_stopping)   # first stochastic fit, or early_stopping toggled
+        if self._plateau is not None and not hasattr(self._plateau, "watching"):
+            # pickled before plateaus said what they watch: the training loss or the score
+            self._plateau.watching = ("validation_score" if self._plateau.higher_is_better
+                                      else "loss")
+        if (self._plateau is None
+                or self._plateau.watching != self._watching(early_stopping)):
+            # first stochastic fit, or early stopping (or what it watches) changed
+            self._start_plateau(early_stopping)
         plateau = self._plateau
         plateau.tol = float(self.tol)
+        metric = self._watching(early_stopping)[len("validation_"):] if early_stopping else "score"
 
         callbacks = []
         converter = None
-        if not is_classifier(self) and self.n_outputs_ > 1:
+        averaging = self._averages_outputs()
+        if averaging:
             converter = _SquaredErrorLoss(net, self.n_outputs_, self.alpha, n_samples,
                                           batch_size, sample_weight, self.shuffle)
             callbacks.append(converter.callback)
             if not early_stopping:
                 plateau.transform = converter.epoch_loss
+            elif metric == "loss":
+                # the validation loss has no penalty: only the mean over the outputs
+                plateau.transform = lambda cost: cost / self.n_outputs_
+        if self.verbose:
+            callbacks.append(self._verbose_report(converter, early_stopping, plateau,
+                                                  n_iter_no_change))
         seed = random_state.randint(np.iinfo(np.int32).max)
         start = len(net.history)
         scored = len(net.history.validation_score)
@@ -476,8 +666,11 @@ class _BaseMLP(BaseEstimator):
                     alpha=self.alpha, learning_rate_schedule=schedule, power_t=self.power_t,
                     sample_weight=sample_weight, validation_data=validation,
                     early_stopping=early_stopping, n_iter_no_change=n_iter_no_change,
-                    tol=self.tol, callbacks=callbacks, verbose=bool(self.verbose),
-                    plateau=plateau)
+                    tol=self.tol, callbacks=callbacks, verbose=False, plateau=plateau,
+                    early_stopping_metric=metric,
+                    # scikit-learn finishes a diverging fit with early stopping (its best
+                    # parameters restored); without, its parameters become NaN and it raises
+                    on_divergence="stop" if early_stopping else "raise")
         except FloatingPointError as error:
             raise ValueError(_NON_FINITE) from error
         finally:
@@ -490,8 +683,23 @@ class _BaseMLP(BaseEstimator):
         if losses:
             self.loss_ = losses[-1]
         if early_stopping:
-            self.validation_scores_.extend(net.history.validation_score[scored:])
-            self.best_validation_score_ = plateau.best
+            scores = net.history.validation_score[scored:]
+            scale = self.n_outputs_ if averaging else 1
+            val_losses = [cost / scale for cost in net.history.validation_cost[scored:]]
+            self.validation_scores_.extend(scores)
+            self.validation_loss_curve_.extend(val_losses)
+            if metric == "score":
+                self.best_validation_score_ = plateau.best
+                self.best_validation_loss_ = float(np.nanmin(self.validation_loss_curve_,
+                                                             initial=np.inf))
+            else:
+                self.best_validation_loss_ = plateau.best
+                # the score of the epoch whose parameters were restored
+                curve = np.asarray(self.validation_loss_curve_, dtype=np.float64)
+                finite = np.where(np.isnan(curve), np.inf, curve)
+                if np.isfinite(finite).any():
+                    self.best_validation_score_ = float(
+                        self.validation_scores_[int(np.argmin(finite))])
             self.best_loss_ = None
         else:
             self.best_loss_ = plateau.best
@@ -503,13 +711,39 @@ class _BaseMLP(BaseEstimator):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                           "and the optimization hasn't converged yet.", ConvergenceWarning)
 
+    def _verbose_report(self, converter, early_stopping, plateau, n_iter_no_change):
+        """A callback printing scikit-learn's lines after each epoch: ``Iteration N, loss =
+        ...``, the validation score (and loss) with early stopping, and why training stops."""
+        watching = {"loss": "Training loss", "validation_score": "Validation score",
+                    "validation_loss": "Validation loss"}[self._watching(early_stopping)]
+
+        def report(epoch, history):
+            loss = converter.losses[-1] if converter is not None else history[-1]
+            print("Iteration %d, loss = %.8f" % (epoch + 1, loss))
+            if early_stopping:
+                print("Validation score: %f" % history.validation_score[-1])
+                if watching == "Validation loss":
+                    scale = self.n_outputs_ if converter is not None else 1
+                    print("Validation loss: %f" % (history.validation_cost[-1] / scale))
+            if plateau.count > n_iter_no_change:
+                print("%s did not improve more than tol=%f for %d consecutive epochs. "
+                      "Stopping." % (watching, self.tol, self.n_iter_no_change))
+
+        return report
+
+    def _averages_outputs(self):
+        """Whether scikit-learn's loss averages over several outputs where the network's sums
+        over them (squared error; the Poisson deviance sums, as the network's)."""
+        return (not is_classifier(self) and self.n_outputs_ > 1
+                and self.out_activation_ == "identity")
+
     def _fit_lbfgs(self, X, y, sample_weight):
         net = self._network
         # the one conversion of this fit: the kernels' neuron-major layout
         X_neuron_major = np.ascontiguousarray(X.T)
         Y_neuron_major = np.ascontiguousarray(np.asarray(y, dtype=net.dtype).T)
         converter = None
-        if not is_classifier(self) and self.n_outputs_ > 1:
+        if self._averages_outputs():
             converter = _SquaredErrorLoss(net, self.n_outputs_, self.alpha, X.shape[0],
                                           X.shape[0], sample_weight, False)
         alpha = float(self.alpha)
@@ -541,7 +775,7 @@ class _BaseMLP(BaseEstimator):
         net._theta[...] = result.x
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -552,13 +786,39 @@ class _BaseMLP(BaseEstimator):
             The target values (class labels in classification, real numbers in regression).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative sample weights, not all zero.
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
+            Validation data for early stopping, used instead of holding out
+            ``validation_fraction`` of X (the names and rules of scikit-learn's
+            HistGradientBoosting estimators): needs ``y_val`` and ``early_stopping=True``, and
+            all of X, y trains. Not with ``solver='lbfgs'``, which does not stop early.
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            Targets of ``X_val`` (classifier: labels among those of y).
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Weights of the validation samples in the validation score and loss.
 
         Returns
         -------
         self : object
             Returns a trained MLP model.
         """
-        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+        validation = None
+        if X_val is not None or y_val is not None:
+            if y_val is None:
+                raise ValueError("X_val is provided, but y_val was not provided.")
+            if X_val is None:
+                raise ValueError("y_val is provided, but X_val was not provided.")
+            if self.solver not in _STOCHASTIC_SOLVERS:
+                raise ValueError("X_val and y_val are for early stopping, which "
+                                 f"solver={self.solver!r} does not do; use 'sgd' or 'adam'")
+            if not self.early_stopping:
+                raise ValueError("X_val and y_val are passed to fit while early_stopping is "
+                                 "False. When passing X_val and y_val to fit, set "
+                                 "early_stopping=True.")
+            validation = (X_val, y_val, sample_weight_val)
+        elif sample_weight_val is not None:
+            raise ValueError("sample_weight_val is provided, but X_val and y_val were not.")
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False,
+                         validation=validation)
 
     def _check_solver(self):
         if self.solver not in _STOCHASTIC_SOLVERS:
@@ -628,16 +888,23 @@ _COMMON_PARAMETERS = """
         Improvement of the loss (or validation score) below which an epoch counts as no
         improvement; L-BFGS's ``gtol``.
     verbose : bool, default=False
-        Show fastbp's progress bar (L-BFGS: SciPy's messages where SciPy still prints them).
+        Print scikit-learn's progress lines: ``Iteration N, loss = ...`` after each epoch, the
+        validation score with early stopping, and why training stopped (L-BFGS: SciPy's
+        messages where SciPy still prints them).
     warm_start : bool, default=False
         Continue from the previous fit's parameters (the optimizer starts afresh, as in
         scikit-learn).
     momentum : float, default=0.9
     nesterovs_momentum : bool, default=True
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the data (scikit-learn's split), stop when its score
-        stops improving and restore the best parameters.
+        Hold out ``validation_fraction`` of the data (scikit-learn's split), or use the
+        ``X_val``, ``y_val`` given to ``fit``; stop when the validation score (or loss, see
+        ``early_stopping_metric``) stops improving and restore the best epoch's parameters. A
+        loss that becomes NaN or infinite ends the fit there with a RuntimeWarning, the best
+        parameters restored (scikit-learn's behaviour since its issue 29504), where without
+        early stopping it raises ValueError as scikit-learn's does.
     validation_fraction : float, default=0.1
+        Ignored when ``fit`` is given ``X_val`` and ``y_val``.
     beta_1, beta_2, epsilon : float, default=0.9, 0.999, 1e-8
         Adam's parameters (fastbp needs ``0 < beta < 1``).
     n_iter_no_change : int or np.inf, default=10
@@ -645,8 +912,16 @@ _COMMON_PARAMETERS = """
         learning rate by 5).
     max_fun : int, default=15000
         L-BFGS's maximum number of loss evaluations.
-    dtype : {numpy.float64, numpy.float32}, default=numpy.float64
-        Precision of the network: X is converted to it once per fit.
+    early_stopping_metric : {'score', 'loss'}, default='score'
+        What early stopping watches on the validation data: 'score' is scikit-learn's
+        (accuracy, or R² for the regressor; higher is better), 'loss' the validation loss
+        (scikit-learn's loss without the L2 penalty; lower is better). Either way the
+        parameters of the best epoch are restored.
+    dtype : {None, numpy.float64, numpy.float32}, default=None
+        Precision of the network. None follows X as scikit-learn does: float32 input trains
+        and predicts in float32 (``coefs_``, ``intercepts_`` and predictions are float32),
+        anything else in float64. A dtype given here is used whatever X's, X being converted
+        once per fit. ``warm_start`` and ``partial_fit`` keep the network's.
 """
 
 _COMMON_ATTRIBUTES = """
@@ -659,6 +934,13 @@ _COMMON_ATTRIBUTES = """
     validation_scores_ : list of float or None
         Validation score of each epoch with early stopping, else None.
     best_validation_score_ : float or None
+        The best validation score; with ``early_stopping_metric='loss'``, the score of the epoch
+        whose parameters were restored.
+    validation_loss_curve_ : list of float or None
+        Validation loss of each epoch with early stopping (scikit-learn's loss without the
+        penalty), else None.
+    best_validation_loss_ : float or None
+        The lowest validation loss with early stopping, else None.
     t_ : int
         Training samples seen by the stochastic solver.
     coefs_ : list of ndarray of shape (fan_in, fan_out)
@@ -683,12 +965,24 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     multiclass and multilabel; sigmoid output for binary and multilabel, softmax for multiclass).
 
     Parameters
-    ----------{_COMMON_PARAMETERS}
+    ----------{_COMMON_PARAMETERS}    class_weight : dict, list of dict, 'balanced' or None, default=None
+        Weights of the classes, as scikit-learn's other classifiers define them (not
+        scikit-learn's MLPClassifier, which has none): ``{{label: weight}}``, or 'balanced' for
+        ``n_samples / (n_classes * np.bincount(y))``; multilabel y takes one dict per label (or
+        'balanced'). Each sample's class weight multiplies its ``sample_weight``, in the loss,
+        the gradients and the L2 penalty's divisor as a sample weight does. partial_fit takes a
+        dict (read against ``classes_``) but not 'balanced'.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray
         Class labels.{_COMMON_ATTRIBUTES}
     """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "class_weight": [dict, list, StrOptions({"balanced"}), None],
+    }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -696,7 +990,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=np.float64):
+                 early_stopping_metric="score", class_weight=None, dtype=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -720,6 +1014,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.early_stopping_metric = early_stopping_metric
+        self.class_weight = class_weight
         self.dtype = dtype
 
     def _validate_input(self, X, y, incremental, reset, dtype):
@@ -743,8 +1039,35 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                 raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
                                  f"{self.classes_}. 'y' has {classes}.")
-        y = self._label_binarizer.transform(y).astype(bool)
         return X, y
+
+    def _encode_targets(self, y):
+        return self._label_binarizer.transform(y).astype(bool)
+
+    def _check_validation_targets(self, y_val):
+        y_val = check_array(y_val, ensure_2d=False, dtype=None, input_name="y_val")
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        unknown = np.setdiff1d(unique_labels(y_val), self.classes_)
+        if len(unknown):
+            raise ValueError(f"y_val has classes not in y: {unknown}")
+        return y_val
+
+    def _class_sample_weight(self, y, incremental):
+        """Each sample's weight under ``class_weight`` (scikit-learn's ``compute_sample_weight``;
+        with partial_fit a dict is read against every class of ``classes_``)."""
+        class_weight = getattr(self, "class_weight", None)   # None in older pickles
+        if class_weight is None:
+            return None
+        if incremental and isinstance(class_weight, str):
+            raise ValueError(f"class_weight {class_weight!r} is not supported for partial_fit: "
+                             "the class frequencies of one batch are not the data's. Compute "
+                             "them once, compute_class_weight('balanced', classes=classes, y=y), "
+                             "and pass the resulting weights as a dict.")
+        if incremental and y.ndim == 1 and isinstance(class_weight, dict):
+            weights = compute_class_weight(class_weight, classes=self.classes_, y=y)
+            return weights[np.searchsorted(self.classes_, y)]
+        return compute_sample_weight(class_weight, y)
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)
@@ -810,13 +1133,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     __doc__ = f"""Multi-layer perceptron regressor trained by fastbp's compiled kernels.
 
-    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor` (squared error,
-    identity output, one or several outputs).
+    A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor` (squared error with
+    an identity output, or the half Poisson deviance with an exp output; one or several outputs).
 
     Parameters
     ----------
-    loss : {{'squared_error'}}, default='squared_error'
-        scikit-learn's 'poisson' is not supported (it raises ValueError in fit).{_COMMON_PARAMETERS}
+    loss : {{'squared_error', 'poisson'}}, default='squared_error'
+        'squared_error' is half the squared error averaged over the outputs; 'poisson' is half
+        the Poisson deviance summed over them, with exp as the output activation (a log link:
+        predictions are positive, targets must be non-negative), as scikit-learn >= 1.7.{_COMMON_PARAMETERS}
     Attributes
     ----------{_COMMON_ATTRIBUTES}
     """
@@ -832,7 +1157,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=np.float64):
+                 early_stopping_metric="score", dtype=None):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -857,6 +1182,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.early_stopping_metric = early_stopping_metric
         self.dtype = dtype
 
     def _validate_input(self, X, y, incremental, reset, dtype):
@@ -864,7 +1190,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                              y_numeric=True, dtype=dtype, order="C", reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        self._check_poisson_targets(y, "y")
         return X, y
+
+    def _check_poisson_targets(self, y, name):
+        if self.loss == "poisson" and (np.asarray(y) < 0).any():
+            raise ValueError(f"{name} has negative values; loss='poisson' needs targets >= 0")
+
+    def _check_validation_targets(self, y_val):
+        y_val = check_array(y_val, ensure_2d=False, dtype=np.float64, input_name="y_val")
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = column_or_1d(y_val, warn=True)
+        self._check_poisson_targets(y_val, "y_val")
+        return y_val
 
     @available_if(lambda est: est._check_solver())
     @_fit_context(prefer_skip_nested_validation=True)

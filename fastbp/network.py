@@ -65,7 +65,7 @@ class History(list):
     validation_cost : list of float
         Cost on the validation data after each epoch (empty without validation data).
     validation_score : list of float
-        Accuracy (sigmoid/softmax output) or R² (linear output) on the validation data.
+        Accuracy (sigmoid/softmax output) or R² (linear or exp output) on the validation data.
     """
 
     def __init__(self, *args):
@@ -116,12 +116,13 @@ class Network:
     activations : str or sequence of str, default "relu"
         Hidden activation, one name for all hidden layers or one per hidden layer: ``relu``,
         ``leaky_relu`` (slope 0.01), ``tanh``, ``sigmoid``, ``linear`` (alias ``identity``).
-    output : {"sigmoid", "softmax", "linear"}, default "sigmoid"
-        Output activation.
-    loss : {"bce", "ce", "mse"} or None
+    output : {"sigmoid", "softmax", "linear", "exp"}, default "sigmoid"
+        Output activation ("exp" is Poisson regression's log link: A = exp(Z) > 0).
+    loss : {"bce", "ce", "mse", "poisson"} or None
         The loss; None infers it from ``output`` (sigmoid -> binary cross-entropy, softmax ->
-        categorical cross-entropy, linear -> mean squared error). Only these matched pairs are
-        supported: for them the output gradient is exactly A - Y.
+        categorical cross-entropy, linear -> mean squared error, exp -> half Poisson deviance,
+        scikit-learn's ``loss="poisson"``, whose targets must be non-negative). Only these
+        matched pairs are supported: for them the output gradient is exactly A - Y.
     dtype : float32 or float64, default float64
     seed : int or None
         Seed of the weight initialization and of shuffling.
@@ -175,7 +176,8 @@ class Network:
             loss_code = losses.LOSSES[loss]
             if loss_code != matching:
                 raise ValueError(f"loss {loss!r} does not match output {output!r}; fastbp trains "
-                                 "the matched pairs sigmoid+bce, softmax+ce and linear+mse")
+                                 "the matched pairs sigmoid+bce, softmax+ce, linear+mse and "
+                                 "exp+poisson")
         self.dtype = check.check_dtype(dtype)
         self.init = initializers.check_initializer(init)
         self.layer_dims = tuple(dims)
@@ -386,9 +388,9 @@ class Network:
 
     def predict_proba(self, X):
         """Output probabilities, shape (n_L, m), for a sigmoid or softmax output."""
-        if self.output == "linear":
+        if self.output in ("linear", "exp"):
             raise ValueError("predict_proba needs a sigmoid or softmax output; this network's "
-                             "output is linear (use predict)")
+                             f"output is {self.output} (use predict)")
         return self.forward(X)
 
     def predict(self, X):
@@ -399,7 +401,7 @@ class Network:
         ndarray
             sigmoid output: 0/1 labels of shape (n_L, m) (A > 0.5, as the course);
             softmax output: class indices of shape (m,) (argmax over the outputs);
-            linear output: the values, shape (n_L, m).
+            linear or exp output: the values, shape (n_L, m).
         """
         AL = self.forward(X)
         if self.output == "sigmoid":
@@ -415,7 +417,7 @@ class Network:
             epsilon=1e-8, alpha=0.0, learning_rate_schedule="constant", power_t=0.5,
             sample_weight=None, validation_data=None, validation_fraction=None,
             early_stopping=False, n_iter_no_change=None, tol=1e-4, callbacks=None,
-            verbose=False, plateau=None):
+            verbose=False, plateau=None, early_stopping_metric="score", on_divergence="raise"):
         """Minibatch training from the current parameters.
 
         Each epoch — shuffle, minibatch gather, forward, backward, update — runs inside one
@@ -458,13 +460,13 @@ class Network:
         validation_fraction : float in (0, 1), optional
             Hold out this fraction of (X, Y) as validation data instead.
         early_stopping : bool, default False
-            Stop when the validation score stops improving and restore the best parameters.
-            Uses ``validation_fraction=0.1`` if no validation data is given and
-            ``n_iter_no_change=10`` if none is given.
+            Stop when the validation score (or loss, see ``early_stopping_metric``) stops
+            improving and restore the best parameters. Uses ``validation_fraction=0.1`` if no
+            validation data is given and ``n_iter_no_change=10`` if none is given.
         n_iter_no_change : int or None
             Stop (or, adaptive, lower the rate) once the watched value — the validation score
-            if there is validation data, else the training cost — has not improved by ``tol``
-            for more than this many epochs. None trains all ``epochs``.
+            or loss if there is validation data, else the training cost — has not improved by
+            ``tol`` for more than this many epochs. None trains all ``epochs``.
         tol : float, default 1e-4
         callbacks : list of callables, optional
             ``callback(epoch, history)`` after each epoch (``epoch`` counts from 0 in this call);
@@ -475,7 +477,17 @@ class Network:
             Continue this no-improvement count (its ``tol``, best value and count) instead of
             starting a fresh one, as scikit-learn's estimators carry theirs across warm-started
             fits and ``partial_fit`` calls. It must watch a score (``higher_is_better``) exactly
-            when there is validation data. Used only with ``n_iter_no_change``.
+            when there is validation data and ``early_stopping_metric="score"``. Used only with
+            ``n_iter_no_change``.
+        early_stopping_metric : {"score", "loss"}, default "score"
+            What is watched on the validation data: its score (``history.validation_score``,
+            higher is better) or its loss (``history.validation_cost``, the network's loss
+            without the L2 penalty, lower is better).
+        on_divergence : {"raise", "stop"}, default "raise"
+            A NaN or infinite training cost raises FloatingPointError ("raise"), or ("stop")
+            ends training with a RuntimeWarning: the epoch is recorded as NaN in the history
+            (and the validation results), and the parameters are the best epoch's with
+            ``early_stopping``, else those of the last whole epoch.
 
         Returns
         -------
@@ -484,7 +496,8 @@ class Network:
         Raises
         ------
         FloatingPointError
-            If the cost becomes NaN or infinite; the parameters of the last whole epoch stay.
+            If the cost becomes NaN or infinite (``on_divergence="raise"``); the parameters of
+            the last whole epoch stay.
 
         Notes
         -----
@@ -495,7 +508,8 @@ class Network:
                                 momentum, nesterov, beta_1, beta_2, epsilon, alpha,
                                 learning_rate_schedule, power_t, sample_weight, validation_data,
                                 validation_fraction, early_stopping, n_iter_no_change, tol,
-                                callbacks, verbose, plateau)
+                                callbacks, verbose, plateau, early_stopping_metric,
+                                on_divergence)
         rng = self._rng if seed is None else np.random.default_rng(seed)
         generator_state = rng.bit_generator.state
         try:
@@ -520,10 +534,11 @@ class Network:
     def _plan(self, X, Y, epochs, batch_size, optimizer, learning_rate, shuffle, momentum,
               nesterov, beta_1, beta_2, epsilon, alpha, schedule, power_t, sample_weight,
               validation_data, validation_fraction, early_stopping, n_iter_no_change, tol,
-              callbacks, verbose, plateau=None):
+              callbacks, verbose, plateau=None, metric="score", on_divergence="raise"):
         """Validate every argument of ``fit`` and convert the data, changing nothing."""
         X, Y = check.check_training_pair(X, Y, self.layer_dims[0], self.layer_dims[-1],
                                          self.dtype)
+        self._check_targets(Y, "Y")
         m = X.shape[1]
         epochs = check.check_positive_int(epochs, "epochs")
         batch_size = check.check_positive_int(batch_size, "batch_size", allow_none=True)
@@ -559,14 +574,18 @@ class Network:
             raise ValueError("give validation_data or validation_fraction, not both")
         if validation_fraction is not None:
             check.check_fraction(validation_fraction, "validation_fraction")
+        if metric not in ("score", "loss"):
+            raise ValueError(f"early_stopping_metric must be 'score' or 'loss', got {metric!r}")
+        if on_divergence not in ("raise", "stop"):
+            raise ValueError(f"on_divergence must be 'raise' or 'stop', got {on_divergence!r}")
         if plateau is not None:
             if not isinstance(plateau, training.Plateau):
                 raise TypeError(f"plateau must be a fastbp.training.Plateau, got {plateau!r}")
             validating = (validation_data is not None or validation_fraction is not None
                           or bool(early_stopping))
-            if plateau.higher_is_better != validating:
+            if plateau.higher_is_better != (validating and metric == "score"):
                 raise ValueError("plateau must watch a score (higher_is_better=True) exactly when "
-                                 "there is validation data")
+                                 "there is validation data and early_stopping_metric='score'")
         plan = training.Plan(
             epochs=epochs, batch_size=batch_size, shuffle=bool(shuffle),
             optimizer=optim.OPTIMIZERS[optimizer], hyper=hyper,
@@ -576,7 +595,7 @@ class Network:
             n_iter_no_change=n_iter_no_change,
             tol=check.check_positive_float(tol, "tol", allow_zero=True),
             restore_best=bool(early_stopping), callbacks=callbacks, verbose=bool(verbose),
-            plateau=plateau)
+            plateau=plateau, metric=metric, stop_on_divergence=on_divergence == "stop")
         # one batch of every example reads X itself; minibatches are gathered from X's columns,
         # or from the rows of X.T when that is the contiguous one (scikit-learn's layout): no
         # copy of the data either way. A small first layer, trained on one batch of every
@@ -603,10 +622,16 @@ class Network:
         X_val, Y_val = check.check_training_pair(validation_data[0], validation_data[1],
                                                  self.layer_dims[0], self.layer_dims[-1],
                                                  self.dtype, "X_val", "Y_val")
+        self._check_targets(Y_val, "Y_val")
         weights = None
         if len(validation_data) == 3 and validation_data[2] is not None:
             weights = check.check_sample_weight(validation_data[2], X_val.shape[1], self.dtype)
         return X_val, Y_val, weights
+
+    def _check_targets(self, Y, name):
+        """Refuse targets the loss is not defined for: Poisson's must be non-negative."""
+        if self._loss_code == losses.POISSON and (Y < 0).any():
+            raise ValueError(f"{name} has negative values; the Poisson loss needs targets >= 0")
 
     def _select_optimizer(self, name):
         """Make ``name`` the current optimizer; its state is kept while the name stays."""

@@ -7,8 +7,8 @@ is fast on purpose. It has two parts:
   as in the deeplearning.ai notebooks "Building your Deep Neural Network: Step by Step" and "Deep
   Neural Network for Image Classification: Application", so ``fastbp.course`` can be checked
   against them for any input;
-* the general network fastbp trains (any hidden activations, sigmoid/softmax/linear output with the
-  matched loss, L2 penalty, sample weights, minibatch SGD), the oracle for ``fastbp.Network`` and
+* the general network fastbp trains (any hidden activations, sigmoid/softmax/linear/exp output
+  with the matched loss, L2 penalty, sample weights, minibatch SGD), the oracle for ``fastbp.Network`` and
   the "vectorized NumPy" peer in every comparison.
 
 Shapes follow the course: X (n_0, m), Y (n_L, m), W[l] (n_l, n_{l-1}), b[l] (n_l, 1).
@@ -186,6 +186,8 @@ def activate(Z, name):
     if name == "softmax":
         E = np.exp(Z - Z.max(axis=0, keepdims=True))
         return E / E.sum(axis=0, keepdims=True)
+    if name == "exp":
+        return np.exp(Z)
     if name == "linear":
         return Z
     raise ValueError(f"unknown activation {name!r}")
@@ -238,8 +240,10 @@ def forward(X, parameters, activations, output):
 def loss(ZL, AL, Y, output, sample_weight=None):
     """Mean loss of the matched pair for ``output``, stable from the logits ZL.
 
-    BCE and CE are means over examples of sums over outputs; MSE is 1/(2m) sum of squares.
-    With ``sample_weight`` the mean over examples is weighted.
+    BCE and CE are means over examples of sums over outputs; MSE is 1/(2m) sum of squares; the
+    exp output's half Poisson deviance is the mean over examples of
+    ``sum(xlogy(Y, Y) - Y * ZL - Y + AL)`` (scikit-learn's ``poisson_loss``, written with ZL
+    for log(AL)). With ``sample_weight`` the mean over examples is weighted.
     """
     if output == "sigmoid":
         per_example = (np.maximum(ZL, 0) - ZL * Y + np.log1p(np.exp(-np.abs(ZL)))).sum(axis=0)
@@ -247,6 +251,9 @@ def loss(ZL, AL, Y, output, sample_weight=None):
         top = ZL.max(axis=0, keepdims=True)
         log_sum_exp = top + np.log(np.exp(ZL - top).sum(axis=0, keepdims=True))
         per_example = (Y * (log_sum_exp - ZL)).sum(axis=0)
+    elif output == "exp":
+        y_log_y = Y * np.log(np.where(Y > 0, Y, 1))
+        per_example = (y_log_y - Y * ZL - Y + AL).sum(axis=0)
     else:
         per_example = 0.5 * ((AL - Y) ** 2).sum(axis=0)
     if sample_weight is None:

@@ -54,6 +54,11 @@ class Plan:
     callbacks: list = field(default_factory=list)
     verbose: bool = False
     plateau: "Plateau" = None
+    #: what the plateau rule watches with validation data: its "score" or its "loss"
+    metric: str = "score"
+    #: a NaN or infinite cost ends training with a warning (the best parameters restored with
+    #: ``restore_best``) instead of raising FloatingPointError
+    stop_on_divergence: bool = False
 
 
 @dataclass
@@ -98,14 +103,17 @@ class Plateau:
 
 
 def score(network, X, Y, weights=None):
-    """Accuracy (sigmoid/softmax output) or R² (linear output) of ``network`` on neuron-major data.
+    """Accuracy (sigmoid/softmax output) or R² (linear or exp output) of ``network`` on
+    neuron-major data.
 
     Multi-output sigmoid accuracy counts an example right only if all its labels are (subset
     accuracy, as scikit-learn). R² is averaged uniformly over outputs.
     """
     AL = network.forward(X)
-    if network.output == "linear":
-        residual = np.average((Y - AL) ** 2, axis=1, weights=weights)
+    if network.output in ("linear", "exp"):
+        # outputs that overflow (a diverging fit) score NaN or -inf, without numpy's warnings
+        with np.errstate(over="ignore", invalid="ignore"):
+            residual = np.average((Y - AL) ** 2, axis=1, weights=weights)
         spread = np.average((Y - np.average(Y, axis=1, weights=weights)[:, None]) ** 2, axis=1,
                             weights=weights)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -125,8 +133,8 @@ def run(network, data, plan, rng_state):
     Raises
     ------
     FloatingPointError
-        If the cost becomes NaN or infinite; the parameters are then those of the last whole
-        epoch and the history holds the epochs before it.
+        If the cost becomes NaN or infinite (unless ``plan.stop_on_divergence``); the parameters
+        are then those of the last whole epoch and the history holds the epochs before it.
     """
     m = data.X.shape[1]
     whole = plan.batch_size >= m
@@ -143,7 +151,9 @@ def run(network, data, plan, rng_state):
     plateau = None
     if plan.n_iter_no_change is not None:
         # a caller's plateau carries its best value and count over from earlier calls
-        plateau = plan.plateau if plan.plateau is not None else Plateau(plan.tol, validating)
+        plateau = plan.plateau
+        if plateau is None:
+            plateau = Plateau(plan.tol, higher_is_better=validating and plan.metric == "score")
     best_theta = None
 
     # the order of examples matters only to minibatches
@@ -194,10 +204,14 @@ def run(network, data, plan, rng_state):
             if status == loop.INTERRUPTED:
                 raise KeyboardInterrupt
             if status < 0:
-                raise FloatingPointError(
-                    f"the training cost became NaN or infinite in epoch {recorded + 1} of this "
-                    "fit; the parameters are those of the last whole epoch. Lower the learning "
-                    "rate or scale the inputs.")
+                if not plan.stop_on_divergence:
+                    raise FloatingPointError(
+                        f"the training cost became NaN or infinite in epoch {recorded + 1} of "
+                        "this fit; the parameters are those of the last whole epoch. Lower the "
+                        "learning rate or scale the inputs.")
+                _stop_diverged(network, plan, recorded, validating, best_theta is not None)
+                bar.update(1)
+                break
             chunk = max(1, min(int(CALL_SECONDS * count / max(elapsed, 1e-9)),
                                MAX_EPOCHS_PER_CALL))
             if not between_epochs:
@@ -215,8 +229,12 @@ def run(network, data, plan, rng_state):
             if plan.schedule == "invscaling":
                 learning_rate = plan.learning_rate / (network.samples_seen_ + 1) ** plan.power_t
             if plateau is not None:
-                watched = (network.history.validation_score[-1] if validating
-                           else network.history[-1])
+                if not validating:
+                    watched = network.history[-1]
+                elif plan.metric == "loss":
+                    watched = network.history.validation_cost[-1]
+                else:
+                    watched = network.history.validation_score[-1]
                 if plateau.update(watched) and plan.restore_best:
                     best_theta = network._theta.copy()
                 if plateau.count > plan.n_iter_no_change:
@@ -242,6 +260,23 @@ def run(network, data, plan, rng_state):
     if best_theta is not None:
         network._theta[:] = best_theta
     return recorded
+
+
+def _stop_diverged(network, plan, completed, validating, restoring):
+    """End a fit whose epoch ``completed + 1`` met a NaN or infinite cost (the kernel has put
+    back the parameters of the epoch's start): record it as NaN, as scikit-learn's history
+    shows a diverged epoch, tell the callbacks, and warn."""
+    network.history.append(float("nan"))
+    if validating:
+        network.history.validation_cost.append(float("nan"))
+        network.history.validation_score.append(float("nan"))
+    for callback in plan.callbacks:
+        callback(completed, network.history)
+    kept = ("the best epoch's parameters are restored" if restoring
+            else "the parameters are those of the last whole epoch")
+    warnings.warn(f"the training cost became NaN or infinite in epoch {completed + 1} of this "
+                  f"fit; training stopped there and {kept}. Lower the learning rate or scale "
+                  "the inputs.", RuntimeWarning, stacklevel=3)
 
 
 def epoch_flops(dims, m):

@@ -3,8 +3,9 @@
 A new combination of argument types recompiles a kernel and everything that calls it (a minute,
 before fastbp._dispatch). In a fresh process this drives every face of fastbp — Network with each
 layout of X, sample weights, each optimizer and schedule, validation and early stopping, odd batch
-sizes, forward/backward/cost/gradient check, the course's functions and loop, and both estimators
-with each solver — and then counts the versions each kernel was compiled in.
+sizes, forward/backward/cost/gradient check, the exp output's Poisson loss, the course's functions
+and loop, and both estimators with each solver (and class weights, a validation set, early
+stopping on the loss) — and then counts the versions each kernel was compiled in.
 """
 import subprocess
 import sys
@@ -54,12 +55,20 @@ SCRIPT = textwrap.dedent('''
         binary.fit(X, Y[:1], epochs=2)
         regression = fastbp.Network([5, 3, 2], "leaky_relu", "linear", dtype=dtype)
         regression.fit(X, Y[:2], epochs=2, batch_size=9)
+        counts = fastbp.Network([5, 3, 2], "tanh", "exp", dtype=dtype)
+        counts.fit(X, Y[:2], epochs=2, batch_size=9, validation_data=(X, Y[:2]),
+                   early_stopping=True, early_stopping_metric="loss")
+        fastbp.gradient_check(counts, X[:, :4], Y[:2, :4])
         for solver in ("adam", "sgd", "lbfgs"):
             fastbp.MLPClassifier(hidden_layer_sizes=(6,), solver=solver, max_iter=3, dtype=dtype,
                                  early_stopping=solver != "lbfgs").fit(X.T, labels).predict(X.T)
             fastbp.MLPRegressor(hidden_layer_sizes=(6,), solver=solver, max_iter=3, dtype=dtype).fit(
                 X.T, Y.T).predict(X.T)
+            fastbp.MLPRegressor(loss="poisson", hidden_layer_sizes=(6,), solver=solver,
+                                max_iter=3).fit(X.T, Y.T).predict(X.T)
         fastbp.MLPClassifier(hidden_layer_sizes=(6,), max_iter=3, dtype=dtype).partial_fit(X.T, labels, classes=[0, 1, 2])
+        fastbp.MLPClassifier(hidden_layer_sizes=(6,), max_iter=3, class_weight="balanced",
+                             early_stopping=True).fit(X.T, labels, X_val=X.T, y_val=labels)
         params = {key: value.astype(dtype)
                   for key, value in initialize_parameters_deep([5, 4, 1], seed=1).items()}
         AL, caches = course.L_model_forward(X, params)

@@ -79,6 +79,10 @@ class _DaskMLP:
             raise ValueError("fastbp.dask does not support early_stopping=True yet: hold out "
                              "validation data yourself and compare scores, or fit "
                              "fastbp.MLPClassifier / MLPRegressor in one process")
+        if getattr(self, "class_weight", None) is not None:
+            raise ValueError("fastbp.dask does not support class_weight yet: pass the class "
+                             "weights as sample_weight (sklearn.utils.class_weight."
+                             "compute_sample_weight), or fit fastbp.MLPClassifier in one process")
         if getattr(self, "loss", "squared_error") != "squared_error" and not is_classifier(self):
             raise ValueError(f"loss={self.loss!r} is not supported by fastbp's MLPRegressor; "
                              "use loss='squared_error'")
@@ -89,8 +93,14 @@ class _DaskMLP:
         classifier = is_classifier(self)
         client = _client()
         continuing = self.warm_start and "_network" in self.__dict__
-        dtype = self._network.dtype if continuing else check_dtype(self.dtype)
         X, y, sample_weight, feature_names = _data.check_inputs(X, y, sample_weight, classifier)
+        if continuing:
+            dtype = self._network.dtype
+        elif self.dtype is None:
+            # scikit-learn's rule, as the single-process estimators: float32 stays float32
+            dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
+        else:
+            dtype = check_dtype(self.dtype)
         n_features = X.shape[1]
         binarizer = None
         if classifier:

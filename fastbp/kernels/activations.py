@@ -21,6 +21,11 @@ LEAKY_RELU = 2
 TANH = 3
 SIGMOID = 4
 SOFTMAX = 5
+#: exp, an output activation only: the inverse of the log link of Poisson regression. Only
+#: the dense forward sum's block activation (``activate_block``) knows it: the scalar g and g'
+#: below serve hidden layers and the course's functions, and each branch there costs compile
+#: time in every kernel that inlines them.
+EXP = 6
 
 #: Slope of ``leaky_relu`` for negative inputs (PyTorch's and TensorFlow's default).
 LEAKY_SLOPE = 0.01
@@ -43,10 +48,11 @@ OUTPUT_ACTIVATIONS = {
     "sigmoid": SIGMOID,
     "logistic": SIGMOID,
     "softmax": SOFTMAX,
+    "exp": EXP,
 }
 
 NAMES = {LINEAR: "linear", RELU: "relu", LEAKY_RELU: "leaky_relu", TANH: "tanh",
-         SIGMOID: "sigmoid", SOFTMAX: "softmax"}
+         SIGMOID: "sigmoid", SOFTMAX: "softmax", EXP: "exp"}
 
 
 def like(x, value):
@@ -170,11 +176,16 @@ def backprop_array(code, dA, Z, dZ):
 
 @kernel(inline=True)
 def _vector_activation(code, z, one):
-    """Lane-wise tanh(z), or for SIGMOID 1 / (1 + exp(-z)); ``one`` is 1 of z's dtype."""
+    """Lane-wise tanh(z), for SIGMOID 1 / (1 + exp(-z)), for EXP exp(z); ``one`` is 1 of z's
+    dtype."""
     if code == TANH:
         return vtanh(z)
+    # one vexp serves sigmoid and exp: each inlined copy of it is a long polynomial to compile
+    e = vexp(z if code == EXP else vsub(vzeros(z), z))
+    if code == EXP:
+        return e
     ones = vsplat(one)
-    return vdiv(ones, vadd(ones, vexp(vsub(vzeros(z), z))))
+    return vdiv(ones, vadd(ones, e))
 
 
 @kernel(inline=True)
@@ -204,7 +215,7 @@ def activate_block(code, A, b, Z, keep_z, r0, r1, c0, c1):
             for c in range(row.shape[0]):
                 z = row[c] + bias
                 row[c] = z if z > 0 else z * slope
-        elif code == TANH or code == SIGMOID:
+        elif code == TANH or code == SIGMOID or code == EXP:
             # a vector at a time with simd.vtanh / simd.vexp: libm's tanh and exp stay scalar
             # (about 10 ns an element for tanh)
             flat = as_flat(A)

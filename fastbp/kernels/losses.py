@@ -11,6 +11,8 @@ sigmoid     binary cross-entropy (BCE)      max(z, 0) - z*y + log1p(exp(-|z|)), 
 softmax     categorical cross-entropy (CE)  sum_j y_j * (logsumexp(z) - z_j), logsumexp(z)
                                             as z_top - log(a_top) at the largest logit
 linear      mean squared error (MSE)        (a - y)**2 / 2
+exp         half Poisson deviance           y log(y) - y z - y + a (y log(y) = 0 at y = 0), with
+            (POISSON)                       a = exp(z): scikit-learn's ``poisson_loss``
 ==========  ==============================  ===============================================
 
 BCE and CE are computed from the logits Z, never from log(A) or log(1 - A) alone: no log(0) when A
@@ -28,16 +30,19 @@ from .views import as_flat
 BCE = 0
 CE = 1
 MSE = 2
+#: Half Poisson deviance, paired with the exp output (a log link): dZ = exp(Z) - Y.
+POISSON = 3
 
 #: Loss names accepted by the Network, with their codes.
 LOSSES = {"bce": BCE, "binary_cross_entropy": BCE, "log_loss": BCE,
           "ce": CE, "cross_entropy": CE, "categorical_cross_entropy": CE,
-          "mse": MSE, "squared_error": MSE}
+          "mse": MSE, "squared_error": MSE, "poisson": POISSON}
 
 #: The loss each output activation is paired with.
-MATCHING_LOSS = {"sigmoid": BCE, "logistic": BCE, "softmax": CE, "linear": MSE, "identity": MSE}
+MATCHING_LOSS = {"sigmoid": BCE, "logistic": BCE, "softmax": CE, "linear": MSE, "identity": MSE,
+                 "exp": POISSON}
 
-NAMES = {BCE: "bce", CE: "ce", MSE: "mse"}
+NAMES = {BCE: "bce", CE: "ce", MSE: "mse", POISSON: "poisson"}
 
 
 @kernel(inline=True)
@@ -75,6 +80,14 @@ def example_losses(loss, flat_Z, flat_A, flat_Y, n, m, c, count):
         for j in range(n):
             y = vload_part(flat_Y, j * m + c, count)
             total = vfma(y, vsub(log_sum_exp, vload_part(flat_Z, j * m + c, count)), total)
+    elif loss == POISSON:
+        for j in range(n):
+            # a - y z - y: log(a) is z itself (no log of an exp that may have rounded to 0 or
+            # overflowed); the deviance's y log(y), a constant of the targets, is added by
+            # batch_loss (a scalar log there compiles to far less than a vector one here)
+            z = vload_part(flat_Z, j * m + c, count)
+            y = vload_part(flat_Y, j * m + c, count)
+            total = vadd(total, vsub(vsub(vload_part(flat_A, j * m + c, count), vmul(y, z)), y))
     else:
         for j in range(n):
             d = vsub(vload_part(flat_A, j * m + c, count), vload_part(flat_Y, j * m + c, count))
@@ -90,7 +103,7 @@ def batch_loss(loss, Z, A, Y, weights, weighted):
     Parameters
     ----------
     loss : int
-        BCE, CE or MSE.
+        BCE, CE, MSE or POISSON.
     Z, A, Y : ndarray, shape (n_L, m)
         Logits, outputs and targets, one column per example, C-contiguous; A = g(Z) as the
         forward pass computed it (CE reads the softmax's largest probability).
@@ -127,9 +140,27 @@ def batch_loss(loss, Z, A, Y, weights, weighted):
                 weight_sum += weights[c + i]
             else:
                 total += value
+    if loss == POISSON:
+        total += _targets_y_log_y(Y, weights, weighted)
     if not weighted:
         weight_sum = m
     return total / weight_sum
+
+
+@kernel(inline=True)
+def _targets_y_log_y(Y, weights, weighted):
+    """The Poisson deviance's constant, sum over examples (weighted) and outputs of
+    ``xlogy(y, y)`` (0 where y is 0), in float64."""
+    total = 0.0
+    n, m = Y.shape
+    for i in range(m):
+        example = 0.0
+        for j in range(n):
+            y = np.float64(Y[j, i])
+            if y > 0:
+                example += y * np.log(y)
+        total += weights[i] * example if weighted else example
+    return total
 
 
 @kernel(inline=True)
