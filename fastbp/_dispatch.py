@@ -1,7 +1,7 @@
 """How fastbp's kernels are compiled and linked: each heavy body once per dtype, never again.
 
-Numba's own way multiplies compile time in three places, which together made the digits
-network's first fit take 57 s (now about 10):
+Numba's own way multiplies compile time in five places, which together made the digits
+network's first fit take 57 s (now about 9):
 
 1. **Constants.** A constant argument (``block_product(W, False, ...)``) is typed as a literal,
    and the callee is compiled once per combination of literal values: the products were compiled
@@ -13,8 +13,12 @@ network's first fit take 57 s (now about 10):
    of another object file.
 3. **Inlining.** ``inline="always"`` copies a function's Numba IR into every call site and types
    it again there: 3.7 of the 4.7 s the plain-loop products took. :class:`InlineDispatcher`
-   compiles a small helper once and marks it ``alwaysinline``, so LLVM inlines the already
-   optimised body.
+   compiles a small helper once and marks it ``alwaysinline``, so LLVM inlines the body.
+4. **Wrappers.** Every version gets a CPython and a C wrapper, compiled with it and again in each
+   caller that links it. :class:`KernelDispatcher` leaves them out of kernels that only other
+   kernels call (1.7-2 s of the first fit).
+5. **Machine code of inlined helpers.** An inlined helper is lowered to IR only
+   (:class:`_LinkOnlyLibrary`): never optimised or compiled to machine code on its own.
 
 A separately compiled kernel's callers hold a reference to its symbol (:func:`stable_symbol`),
 not its code, so a caller read from the disk cache must find the callee loaded first: each call
