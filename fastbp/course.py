@@ -11,6 +11,8 @@ Inputs may be any real arrays; the work is done in float32 when every array is f
 float64 otherwise (the course's own arrays are float64). Shapes NumPy would reject raise a
 ValueError naming them.
 """
+import threading
+
 import numba
 import numpy as np
 
@@ -63,15 +65,28 @@ def _code(activation):
     return act.HIDDEN_ACTIVATIONS[activation]
 
 
+#: Each calling thread's packing buffers, by (dtype, rows) and fork generation: the course's
+#: loop calls a product nine times an iteration, and a fresh buffer each time was 2% of it.
+#: Per calling thread, so that two threads running the course's functions never share one.
+_scratch_held = threading.local()
+
+
 def _scratch(dtype, flops):
     """Packing buffers for a product of ``flops``: one per thread if it is large enough to run
     in parallel (the kernels take a parallel region only then), else one; always one in a forked
     child (see :mod:`fastbp._fork`)."""
     threads = numba.config.NUMBA_NUM_THREADS if flops >= PARALLEL_MIN_FLOPS else 1
     threads = _fork.scratch_rows(threads)
-    if threads > 1:
-        prepare_parallel(dtype)
-    return np.empty((threads, scratch_elements(dtype)), dtype)
+    key = (np.dtype(dtype), threads, _fork.generation)
+    held = getattr(_scratch_held, "buffers", None)
+    if held is None:
+        held = _scratch_held.buffers = {}
+    scratch = held.get(key)
+    if scratch is None:
+        if threads > 1:
+            prepare_parallel(dtype)
+        scratch = held[key] = np.empty((threads, scratch_elements(dtype)), dtype)
+    return scratch
 
 
 def _forward(A_prev, W, b, code):

@@ -153,3 +153,28 @@ def test_one_estimator_fitted_and_used_from_threads():
     for batch in probabilities:
         for p in batch:
             np.testing.assert_array_equal(p, expected.predict_proba(X))
+
+
+def _course_steps(seed, dims):
+    """Ten iterations of the course's loop on fastbp.course's functions (parallel-sized first
+    layer: each thread's calls use the packing buffers the course module keeps per thread)."""
+    from fastbp import course
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((dims[0], 90))
+    Y = (rng.random((1, 90)) < 0.5).astype(np.float64)
+    parameters = course.initialize_parameters_deep(dims, seed=seed)
+    for _ in range(10):
+        AL, caches = course.L_model_forward(X, parameters)
+        grads = course.L_model_backward(AL, Y, caches)
+        parameters = course.update_parameters(parameters, grads, 0.05)
+    return [parameters[key].copy() for key in sorted(parameters)] + [grads["dA0"]]
+
+
+def test_the_course_functions_in_threads_match_one_after_another():
+    dims = [2000, 12, 1]  # 4.3 MFLOP per sum: the first layer runs in parallel
+    sequential = [_course_steps(seed, dims) for seed in range(4)]
+    threaded = _in_threads([lambda seed=seed: _course_steps(seed, dims) for seed in range(4)])
+    for alone, together in zip(sequential, threaded):
+        for a, b in zip(alone, together):
+            np.testing.assert_array_equal(a, b)
