@@ -403,6 +403,23 @@ def test_damaged_dropout_in_a_file_is_refused(tmp_path):
             Network.load(tmp_path / "bad.npz")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_masks_live_in_the_training_workspace_on_cache_lines(dtype):
+    net = Network([37, 29, 5, 11, 3], ["tanh", "relu", "sigmoid"], dtype=dtype,
+                  dropout=[0.5, 0.5, 0.0])
+    mask_off, masks, raw_off, raw = net._work(45)[8]
+    itemsize = np.dtype(dtype).itemsize
+    assert masks.size >= 45 * (29 + 5) and raw.size >= 45 * 29
+    assert masks.ctypes.data % 64 == 0 and raw.ctypes.data % 64 == 0
+    assert all(offset * itemsize % 64 == 0 for offset in mask_off)
+    assert mask_off[2] >= mask_off[1] + 29 * 45
+    # a copy before the mask only where g' reads A (tanh, sigmoid), and only for dropped layers
+    assert raw_off[1] == 0 and list(raw_off[2:]) == [-1, -1, -1]
+    for purpose in ("forward", "predict"):
+        assert net._work(45, purpose)[8][1].size == 0
+    assert Network([37, 29, 3], dropout=0.0)._work(45)[8][1].size == 0
+
+
 def test_a_workspace_without_masks_raises_instead_of_writing_past_it():
     net, X, Y = problem("relu", "softmax", m=6)
     kd.prepare_dropout(net.dtype)
