@@ -494,8 +494,9 @@ class Network:
         shuffle : bool, default True
             Reshuffle the examples before each epoch (a full batch is never copied).
         seed : int or None
-            Seed of shuffling and of the validation split; None draws from the network's
-            generator. The same seed gives bit-identical parameters with any thread count.
+            Seed of shuffling, of the dropout masks and of the validation split; None draws
+            from the network's generator. The same seed gives bit-identical parameters with any
+            thread count.
         momentum : float, default 0.9
             ``momentum`` optimizer: v = momentum * v - lr * g.
         nesterov : bool, default False
