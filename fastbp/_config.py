@@ -141,7 +141,7 @@ def optional_kernel(function):
     kernels that call it compile no more for it than a pointer check."""
     from . import _dispatch
 
-    options = dict(_OPTIONS, nopython=True)
+    options = dict(_OPTIONS, nopython=True, **_dispatch.NO_WRAPPERS)
     return _with_cache(_dispatch.SlotDispatcher(py_func=function, locals={},
                                                 targetoptions=options))
 

@@ -260,8 +260,9 @@ class Network:
     def dropout(self, value):
         rates = check.check_dropout(value, len(self.layer_dims) - 2)
         with self._lock:
-            self._rates, self._keep = rates, _keep_probabilities(rates)
-            self._workspaces.pop("train", None)   # its masks are laid out for the old rates
+            if rates != self._rates:
+                self._rates, self._keep = rates, _keep_probabilities(rates)
+                self._workspaces.pop("train", None)   # its masks are laid out for the old rates
 
     def _model(self, training=False):
         """The kernels' model tuple (see ``kernels.loop``); with dropout only for ``training``

@@ -118,11 +118,37 @@ def prepare_dropout(dtype):
     _prepare(np.dtype(dtype))
 
 
-@functools.lru_cache(maxsize=None)
-def _prepare(dtype):
+def _example_calls(dtype):
+    """Each dropout kernel with arguments of the types the training loop calls it with."""
     offsets = np.zeros(1, np.int64)
     dropout = (offsets, np.zeros(1, dtype), offsets, np.zeros(1, dtype))
-    draw_masks.prepare(np.zeros(1, np.uint64), np.ones(1), offsets, 0, dropout)
     block = np.zeros((1, 1), dtype)
-    drop_forward.prepare(block, 0, dropout)
-    drop_backward.prepare(block, 0, dropout)
+    return [(draw_masks, (np.zeros(1, np.uint64), np.ones(1), offsets, 0, dropout)),
+            (drop_forward, (block, 0, dropout)),
+            (drop_backward, (block, 0, dropout))]
+
+
+@functools.lru_cache(maxsize=None)
+def _prepare(dtype):
+    for kernel, args in _example_calls(dtype):
+        kernel.prepare(*args)
+
+
+def _declare_slots():
+    """Make every slot exist (empty) before a kernel that calls one is loaded from the disk cache.
+
+    A call through a slot normally leaves a hook in its caller's cache entry that declares the
+    slot when the entry is loaded (``_dispatch.DeclareSlot``); but ``loop.backpropagate``, which
+    calls :func:`drop_backward`, is an inlined helper whose cached IR does not pass its hooks on
+    to the kernels it is inlined into, and a process that loaded one of those died with "LLVM
+    ERROR: Symbol not found: fastbp_slot_...". Declaring costs no compile: a pointer-sized cell
+    per kernel and dtype, registered as a symbol.
+    """
+    from numba import typeof
+
+    for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
+        for kernel, args in _example_calls(dtype):
+            kernel.slot(tuple(typeof(arg) for arg in args))
+
+
+_declare_slots()
