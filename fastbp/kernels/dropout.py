@@ -13,9 +13,11 @@ layer (:func:`draw_masks`) from the fit's generator ``rng_state`` (the splitmix6
 also shuffles, ``loop.next_random``), serially in a fixed order (layer by layer, neuron by neuron,
 example by example): a fit is reproducible from its seed and the same with any thread count. A
 layer's mask stays in the workspace as ``D / keep_prob`` (0 or 1/keep_prob in the network's
-dtype): the forward pass multiplies A by it (:func:`drop_forward`) and the backward pass the
-layer's dZ (:func:`drop_backward`). fastbp computes dZ = ((Wᵀ·dZ_next) * g') * D/keep_prob, the
-course's product in another order (so equal to its rounding).
+dtype): the forward pass multiplies A by it (:func:`drop_forward`); in the backward pass the
+dense input gradient of a dropped layer stops at dA = Wᵀ·dZ_next (g' of "linear") and
+:func:`drop_backward` finishes dZ = (dA * g') * D/keep_prob, the course's product in another
+order (so equal to its rounding). Keeping g' out of the dense loop's code for dropout is what
+keeps its compile time as it was.
 
 g' of a tanh or sigmoid layer is read from its activations, which it needs from before the mask:
 the forward pass keeps a copy of them (``raw``). Relu, leaky relu and linear need none: their g'
@@ -32,6 +34,7 @@ import functools
 import numpy as np
 
 from .._config import optional_kernel
+from .activations import backprop_at_output
 from .views import as_flat, matrix
 
 #: splitmix64's increment (``loop.next_random``).
@@ -98,14 +101,20 @@ def drop_forward(A, l, dropout):
 
 
 @optional_kernel
-def drop_backward(dZ, l, dropout):
-    """``dZ *= mask`` for hidden layer ``l``'s dZ (dims[l], m): the chain rule through the mask."""
+def drop_backward(dZ, A, code, l, dropout):
+    """``dZ = dZ * g'(A) * mask`` for hidden layer ``l`` (dims[l], m), in place: given
+    dA = Wᵀ·dZ_next in ``dZ``, the chain rule through the activation (``code``) and the mask.
+
+    g' is recovered from the activations (``activations.backprop_at_output``): those from
+    before the mask where the layer kept them (tanh, sigmoid), else ``A`` itself.
+    """
     mask_off, masks, raw_off, raw = dropout
     n, m = dZ.shape
     values = as_flat(dZ)
     mask = as_flat(matrix(masks, mask_off[l], n, m))
+    G = as_flat(matrix(raw, raw_off[l], n, m)) if raw_off[l] >= 0 else as_flat(A)
     for k in range(values.shape[0]):
-        values[k] *= mask[k]
+        values[k] = backprop_at_output(code, values[k], G[k]) * mask[k]
 
 
 #: Hidden activations whose g' reads A before the mask (see the module docstring).
@@ -125,7 +134,7 @@ def _example_calls(dtype):
     block = np.zeros((1, 1), dtype)
     return [(draw_masks, (np.zeros(1, np.uint64), np.ones(1), offsets, 0, dropout)),
             (drop_forward, (block, 0, dropout)),
-            (drop_backward, (block, 0, dropout))]
+            (drop_backward, (block, block, 0, 0, dropout))]
 
 
 @functools.lru_cache(maxsize=None)

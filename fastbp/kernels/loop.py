@@ -23,7 +23,7 @@ Nothing here allocates: a whole epoch, or many, runs in one call with no Python 
 import numpy as np
 
 from .._config import kernel
-from .activations import SIGMOID, backprop_array
+from .activations import LINEAR, SIGMOID, backprop_array
 from .dense import dense_forward, dense_input_gradients, dense_weight_gradients
 from .dropout import draw_masks, drop_backward, drop_forward
 from .losses import batch_loss, course_cost, course_output_gradient, output_gradient
@@ -137,15 +137,12 @@ def backpropagate(A0, A0_rows, scale, alpha, model, work):
         if l > 1:
             current = 1 - current
             dZ_prev = matrix(delta, current * region, n_prev, m)
-            # --- dropout: g' reads the activations from before the mask where it needs them,
-            # and dZ_prev is multiplied by the mask
+            # --- dropout: dZ_prev = (Wᵀ·dZ) * g' * mask, the last two by drop_backward
             dropped = keep.shape[0] > 0 and keep[l - 1] < 1.0
-            G = A_prev
-            if dropped and dropout[2][l - 1] >= 0:
-                G = matrix(dropout[3], dropout[2][l - 1], n_prev, m)
-            dense_input_gradients(dZ, W, codes[l - 1], G, False, dZ_prev, scratch)
+            dense_input_gradients(dZ, W, LINEAR if dropped else codes[l - 1], A_prev, False,
+                                  dZ_prev, scratch)
             if dropped:
-                drop_backward(dZ_prev, l - 1, dropout)
+                drop_backward(dZ_prev, A_prev, codes[l - 1], l - 1, dropout)
             # ---
             dZ = dZ_prev
 
