@@ -141,23 +141,3 @@ def _example_calls(dtype):
 def _prepare(dtype):
     for kernel, args in _example_calls(dtype):
         kernel.prepare(*args)
-
-
-def _declare_slots():
-    """Make every slot exist (empty) before a kernel that calls one is loaded from the disk cache.
-
-    A call through a slot normally leaves a hook in its caller's cache entry that declares the
-    slot when the entry is loaded (``_dispatch.DeclareSlot``); but ``loop.backpropagate``, which
-    calls :func:`drop_backward`, is an inlined helper whose cached IR does not pass its hooks on
-    to the kernels it is inlined into, and a process that loaded one of those died with "LLVM
-    ERROR: Symbol not found: fastbp_slot_...". Declaring costs no compile: a pointer-sized cell
-    per kernel and dtype, registered as a symbol.
-    """
-    from numba import typeof
-
-    for dtype in (np.dtype(np.float32), np.dtype(np.float64)):
-        for kernel, args in _example_calls(dtype):
-            kernel.slot(tuple(typeof(arg) for arg in args))
-
-
-_declare_slots()
