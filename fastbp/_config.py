@@ -135,6 +135,17 @@ def parallel_kernel(function):
                                                 targetoptions=options))
 
 
+def optional_kernel(function):
+    """Compile ``function`` as a serial kernel reached through a slot, as :func:`parallel_kernel`
+    is: only in a process that prepares it. For code that only some networks run (dropout): the
+    kernels that call it compile no more for it than a pointer check."""
+    from . import _dispatch
+
+    options = dict(_OPTIONS, nopython=True, **_dispatch.NO_WRAPPERS)
+    return _with_cache(_dispatch.SlotDispatcher(py_func=function, locals={},
+                                                targetoptions=options))
+
+
 if CACHE:
     from . import _cache
 

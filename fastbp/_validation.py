@@ -124,3 +124,32 @@ def check_sample_weight(sample_weight, m, dtype):
     if not weights.any():
         raise ValueError("sample_weight is zero for every example")
     return np.ascontiguousarray(weights)
+
+
+def check_dropout(dropout, n_hidden):
+    """Dropout rates, one per hidden layer, from one rate for all or a sequence of them.
+
+    Each rate is the probability of dropping a unit, a number in [0, 1) (0: no dropout).
+
+    Returns
+    -------
+    tuple of float, length ``n_hidden``
+    """
+    if isinstance(dropout, np.ndarray) and dropout.ndim == 0:
+        dropout = dropout.item()
+    if isinstance(dropout, numbers.Real):
+        rates = [dropout] * max(n_hidden, 1)   # checked even without hidden layers
+    elif isinstance(dropout, (str, bytes)) or not hasattr(dropout, "__iter__"):
+        raise ValueError(f"dropout must be a rate in [0, 1) or a sequence of one rate per "
+                         f"hidden layer, got {dropout!r}")
+    else:
+        rates = list(dropout)
+        if len(rates) != n_hidden:
+            raise ValueError(f"dropout lists {len(rates)} rate(s) but the network has "
+                             f"{n_hidden} hidden layer(s)")
+    for rate in rates:
+        if (isinstance(rate, bool) or not isinstance(rate, numbers.Real)
+                or not np.isfinite(rate) or not 0 <= rate < 1):
+            raise ValueError(f"dropout rates must be numbers in [0, 1) (the probability of "
+                             f"dropping a unit; 0 is none), got {rate!r}")
+    return tuple(float(rate) for rate in rates)[:n_hidden]

@@ -68,7 +68,7 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import training
-from ._validation import check_dtype
+from ._validation import check_dropout, check_dtype
 from .kernels import loop
 from .network import Network
 
@@ -89,6 +89,11 @@ _FOLLOW_INPUT = (np.float64, np.float32)
 
 #: n_iter_no_change=np.inf (never stop on a plateau) as the network's integer count.
 _NEVER = 2 ** 62
+
+_LBFGS_DROPOUT = ("dropout needs solver='sgd' or 'adam': L-BFGS needs a deterministic "
+                  "objective, and dropout draws a new random mask for every evaluation (its "
+                  "line search would compare losses of different networks). Use dropout=0.0 "
+                  "with solver='lbfgs'.")
 
 _NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large "
                "values and need to be preprocessed.")
@@ -314,6 +319,7 @@ class _BaseMLP(BaseEstimator):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "early_stopping_metric": [StrOptions({"score", "loss"})],
         "dtype": "no_validation",  # checked by fastbp in fit: None, float32 or float64
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
     }
 
     # ----------------------------------------------------------------- parameters as views
@@ -395,6 +401,9 @@ class _BaseMLP(BaseEstimator):
         hidden_layer_sizes = list(hidden_layer_sizes)
         if np.any(np.array(hidden_layer_sizes) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden_layer_sizes}.")
+        dropout = check_dropout(self.dropout, len(hidden_layer_sizes))
+        if any(dropout) and self.solver not in _STOCHASTIC_SOLVERS:
+            raise ValueError(_LBFGS_DROPOUT)
         net = self.__dict__.get("_network")
         # scikit-learn's rule: parameters set by hand (coefs_) are continued as a fit's would be
         by_hand = net is None and "_coefs_by_hand" in self.__dict__
@@ -439,6 +448,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"the network has layers {list(self._network.layer_dims)} but this "
                              f"data and hidden_layer_sizes need {layer_units}; warm_start and "
                              "partial_fit continue the same architecture")
+        self._network.dropout = dropout   # may have been set anew before a warm start
 
         if self.solver in _STOCHASTIC_SOLVERS:
             self._fit_stochastic(X, y, sample_weight, incremental, random_state, validation)
@@ -488,7 +498,8 @@ class _BaseMLP(BaseEstimator):
         self.n_layers_ = len(layer_units)
         self.out_activation_ = self._default_out_activation()
         net = Network(layer_units, activations=_HIDDEN[self.activation],
-                      output=_OUTPUT[self.out_activation_], dtype=dtype, seed=0)
+                      output=_OUTPUT[self.out_activation_], dtype=dtype, seed=0,
+                      dropout=check_dropout(self.dropout, len(layer_units) - 2))
         # scikit-learn's _init_coef: Glorot uniform, coef then intercept, layer by layer
         factor = 2.0 if self.activation == "logistic" else 6.0
         for l in range(1, len(layer_units)):
@@ -922,11 +933,20 @@ _COMMON_PARAMETERS = """
         and predicts in float32 (``coefs_``, ``intercepts_`` and predictions are float32),
         anything else in float64. A dtype given here is used whatever X's, X being converted
         once per fit. ``warm_start`` and ``partial_fit`` keep the network's.
+    dropout : float or array-like of float, default=0.0
+        Inverted dropout on the hidden layers in training (not in scikit-learn): one rate for
+        all hidden layers or one per hidden layer, each the probability of dropping a unit, in
+        [0, 1); 0 is none, scikit-learn's behaviour. A new mask is drawn for every minibatch
+        from the seed that ``random_state`` gives (reproducible, the same with any thread
+        count); predictions and validation scores use the whole network. The stochastic solvers
+        only: ``solver='lbfgs'`` with dropout raises ValueError.
 """
 
 _COMMON_ATTRIBUTES = """
     loss_ : float
-        scikit-learn's loss after the last epoch (L-BFGS: at the solution).
+        scikit-learn's loss after the last epoch (L-BFGS: at the solution). With dropout, the
+        loss of the training batches with their dropout masks (as ``loss_curve_``), not of the
+        whole network.
     best_loss_ : float or None
         Lowest loss so far (None with early stopping; stochastic solvers only).
     loss_curve_ : list of float
@@ -990,7 +1010,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 early_stopping_metric="score", class_weight=None, dtype=None):
+                 early_stopping_metric="score", class_weight=None, dtype=None, dropout=0.0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -1017,6 +1037,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self.early_stopping_metric = early_stopping_metric
         self.class_weight = class_weight
         self.dtype = dtype
+        self.dropout = dropout
 
     def _validate_input(self, X, y, incremental, reset, dtype):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,
@@ -1157,7 +1178,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 early_stopping_metric="score", dtype=None):
+                 early_stopping_metric="score", dtype=None, dropout=0.0):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -1184,6 +1205,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.max_fun = max_fun
         self.early_stopping_metric = early_stopping_metric
         self.dtype = dtype
+        self.dropout = dropout
 
     def _validate_input(self, X, y, incremental, reset, dtype):
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True,

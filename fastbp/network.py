@@ -17,6 +17,7 @@ from . import initializers, persistence, training
 from .kernels import activations as act
 from .kernels import loop, losses, prepare_parallel
 from .kernels import optim
+from .kernels.dropout import NEEDS_RAW, prepare_dropout
 from .kernels.dense import scratch_shape, transposes_inputs
 from .kernels.gemm import round_up
 
@@ -129,6 +130,15 @@ class Network:
     init : {"course", "he", "glorot", "small"}, default "course"
         Weight initializer (see :mod:`fastbp.initializers`); "course" is randn / sqrt(n_prev)
         with zero biases.
+    dropout : float or sequence of float, default 0
+        Inverted dropout on the hidden layers in training, one rate for all or one per hidden
+        layer: each unit is dropped with this probability (each in [0, 1); 0 is none) and the
+        kept ones are divided by the keep probability, as the course teaches
+        (:mod:`fastbp.kernels.dropout`). A new mask is drawn for every minibatch from the fit's
+        seeded generator (reproducible from ``fit``'s seed, the same with any thread count).
+        ``forward``, ``predict``, ``cost``, validation scores and ``gradient_check`` use the
+        whole network; the training costs in ``history`` are those of the batches with their
+        masks.
 
     Attributes
     ----------
@@ -153,7 +163,7 @@ class Network:
     """
 
     def __init__(self, layer_dims, activations="relu", output="sigmoid", loss=None,
-                 dtype=np.float64, seed=None, init="course"):
+                 dtype=np.float64, seed=None, init="course", dropout=0.0):
         self._lock = threading.RLock()
         dims = _check_layer_dims(layer_dims)
         n_hidden = len(dims) - 2
@@ -180,6 +190,7 @@ class Network:
                                  "exp+poisson")
         self.dtype = check.check_dtype(dtype)
         self.init = initializers.check_initializer(init)
+        rates = check.check_dropout(dropout, n_hidden)
         self.layer_dims = tuple(dims)
         self.activations = tuple(act.NAMES[c] for c in codes)
         self.output = act.NAMES[output_code]
@@ -188,6 +199,7 @@ class Network:
         self._dims = np.asarray(dims, dtype=np.int64)
         self._codes = np.asarray([act.LINEAR] + codes + [output_code], dtype=np.int64)
         self._loss_code = loss_code
+        self._rates, self._keep = rates, _keep_probabilities(rates)
         self._allocate_parameters()
         self.reset_parameters()
         self.history = History()
@@ -238,8 +250,26 @@ class Network:
             self.parameters[f"W{l}"][...] = W
             self.parameters[f"b{l}"][...] = b.reshape(-1, 1)
 
-    def _model(self):
-        return (self._dims, self._codes, self._loss_code, self._w_off, self._b_off, self._theta)
+    @property
+    def dropout(self):
+        """Dropout rate of each hidden layer (a tuple; see the class docstring). Assigning one
+        rate or one per hidden layer changes it for the next ``fit``."""
+        return self._rates
+
+    @dropout.setter
+    def dropout(self, value):
+        rates = check.check_dropout(value, len(self.layer_dims) - 2)
+        with self._lock:
+            if rates != self._rates:
+                self._rates, self._keep = rates, _keep_probabilities(rates)
+                self._workspaces.pop("train", None)   # its masks are laid out for the old rates
+
+    def _model(self, training=False):
+        """The kernels' model tuple (see ``kernels.loop``); with dropout only for ``training``
+        (``keep`` is empty otherwise: the whole network)."""
+        keep = self._keep if training and (self._keep < 1.0).any() else _NO_DROPOUT
+        return (self._dims, self._codes, self._loss_code, self._w_off, self._b_off, self._theta,
+                keep)
 
     def _work(self, capacity, purpose="train", gather=False, inputs_by_rows=False):
         """Workspace tuple for batches of up to ``capacity`` examples (grown, never shrunk).
@@ -252,6 +282,8 @@ class Network:
         used for no other.
         """
         held = self._workspaces.get(purpose)
+        # dropout masks only in the training workspace (training's is the only dropped pass)
+        dropping = purpose == "train" and (self._keep < 1.0).any()
         # a workspace built before a fork has one scratch row per thread: rebuilt (see _fork)
         if (held is not None and held[0] >= capacity and (held[2] or not gather)
                 and (inputs_by_rows or not held[3]) and held[4] == _fork.generation):
@@ -269,24 +301,50 @@ class Network:
         if threads > 1:
             prepare_parallel(self.dtype, self._theta.size)
         row = _round_up(elements, step)
+        mask_off, raw_off, mask_total, raw_total = self._dropout_layout(capacity, dropping)
         sizes = [total,                                                    # acts (+ layer 0)
                  capacity * dims[-1],                                      # z
                  batch * dims[-1],                                         # y_b
                  batch,                                                    # w_b
                  min(2, len(dims) - 2) * capacity * max(dims[1:-1], default=0),  # delta
                  self._theta.size,                                         # grad
-                 threads * row]                                            # scratch
+                 threads * row,                                            # scratch
+                 mask_total,                                               # dropout masks
+                 raw_total]                                                # A before the masks
         try:
-            acts, z, y_b, w_b, delta, grad, scratch = _aligned_buffers(sizes, self.dtype)
+            acts, z, y_b, w_b, delta, grad, scratch, masks, raw = _aligned_buffers(sizes,
+                                                                                  self.dtype)
         except (MemoryError, ValueError) as error:  # ValueError: more than numpy can index
             raise ValueError(
                 f"a workspace for batches of {capacity} examples of this network needs "
                 f"{sum(sizes) * self.dtype.itemsize / 2**30:.3g} GiB, which cannot be "
                 "allocated; use a smaller batch_size (or predict in chunks)") from error
         grad[:] = 0
-        work = (act_off, acts, z, y_b, w_b, delta, grad, scratch.reshape(threads, row))
+        if dropping:
+            prepare_dropout(self.dtype)
+        work = (act_off, acts, z, y_b, w_b, delta, grad, scratch.reshape(threads, row),
+                (mask_off, masks, raw_off, raw))
         self._workspaces[purpose] = (capacity, work, gather, inputs_by_rows, _fork.generation)
         return work
+
+    def _dropout_layout(self, capacity, dropping):
+        """Offsets and sizes of the dropout part of a workspace (``kernels.dropout``): a mask
+        (n_l, capacity) for every dropped hidden layer, a copy of its activations before the
+        mask for those whose g' reads them (offset -1: none)."""
+        dims = self.layer_dims
+        step = _ALIGNMENT // self.dtype.itemsize
+        mask_off = np.zeros(len(dims), dtype=np.int64)
+        raw_off = np.full(len(dims), -1, dtype=np.int64)
+        mask_total = raw_total = 0
+        if dropping:
+            for l in range(1, len(dims) - 1):
+                if self._keep[l] < 1.0:
+                    mask_off[l] = mask_total
+                    mask_total = _round_up(mask_total + capacity * dims[l], step)
+                    if self.activations[l - 1] in NEEDS_RAW:
+                        raw_off[l] = raw_total
+                        raw_total = _round_up(raw_total + capacity * dims[l], step)
+        return mask_off, raw_off, mask_total, raw_total
 
     # ----------------------------------------------------------------- inference
     @_serialized
@@ -341,7 +399,7 @@ class Network:
         work = self._work(m, "forward")
         loop.backward_pass(X, X[:0], np.ascontiguousarray(Y), np.empty(0, self.dtype), False,
                            1.0 / m, 0.0, self._model(), work)
-        return self._gradient_dict(work[-2])
+        return self._gradient_dict(work[6])
 
     def _gradient_dict(self, grad):
         grads = {}
@@ -359,7 +417,7 @@ class Network:
         work = self._work(X.shape[1])
         cost = loop.loss_and_gradient(np.ascontiguousarray(X), np.ascontiguousarray(Y), weights,
                                       weighted, float(alpha), self._model(), work)
-        return cost, work[-2]
+        return cost, work[6]
 
     @_serialized
     def cost(self, X, Y):
@@ -437,8 +495,9 @@ class Network:
         shuffle : bool, default True
             Reshuffle the examples before each epoch (a full batch is never copied).
         seed : int or None
-            Seed of shuffling and of the validation split; None draws from the network's
-            generator. The same seed gives bit-identical parameters with any thread count.
+            Seed of shuffling, of the dropout masks and of the validation split; None draws
+            from the network's generator. The same seed gives bit-identical parameters with any
+            thread count.
         momentum : float, default 0.9
             ``momentum`` optimizer: v = momentum * v - lr * g.
         nesterov : bool, default False
@@ -664,6 +723,9 @@ class Network:
         if state.get("_optimizer") is not None:
             state["_optimizer"] = tuple(_writeable(part) for part in state["_optimizer"])
         self.__dict__.update(state)
+        if "_keep" not in state:   # pickled before fastbp had dropout
+            self._rates = (0.0,) * (len(self.layer_dims) - 2)
+            self._keep = _keep_probabilities(self._rates)
         self._lock = threading.RLock()
         self._workspaces = {}
         self._last_forward = None
@@ -688,9 +750,19 @@ class Network:
         return persistence.load(path, cls)
 
     def __repr__(self):
+        dropout = f", dropout={list(self.dropout)}" if (self._keep < 1.0).any() else ""
         return (f"Network(layer_dims={list(self.layer_dims)}, activations="
                 f"{list(self.activations)}, output={self.output!r}, loss={self.loss!r}, "
-                f"dtype={self.dtype.name})")
+                f"dtype={self.dtype.name}{dropout})")
+
+
+#: ``keep`` of the kernels' model tuple for every pass without dropout.
+_NO_DROPOUT = np.empty(0)
+
+
+def _keep_probabilities(rates):
+    """The kernels' ``keep``: 1 - rate for each hidden layer, 1 for the inputs and outputs."""
+    return np.array([1.0] + [1.0 - rate for rate in rates] + [1.0])
 
 
 def _writeable(value):

@@ -5,8 +5,8 @@ and fsynced, renamed over the target and the directory fsynced, so a process kil
 of a save leaves the old file or the new one, never a mix or nothing. Loading never unpickles.
 
 The file holds the architecture, the dtype, the flat parameters, the optimizer's name, state and
-step, the training history, the examples seen, the last learning rate and the network's random
-generator state (as JSON), so a loaded network continues training exactly as the saved one would.
+step, the training history, the examples seen, the last learning rate, the network's random
+generator state (as JSON) and its dropout rates, so a loaded network continues training exactly as the saved one would.
 """
 import json
 import os
@@ -18,7 +18,10 @@ import zlib
 import numpy as np
 
 FORMAT = "fastbp-network"
-FORMAT_VERSION = 1
+#: The newest format this fastbp reads. 2 adds ``dropout`` (the rate of each hidden layer); a
+#: network without dropout is still written as format 1, which any fastbp reads, and one with
+#: dropout as 2, which an older fastbp refuses rather than load without its dropout.
+FORMAT_VERSION = 2
 
 _REQUIRED = ("format", "format_version", "layer_dims", "activations", "output", "loss", "dtype",
              "init", "theta", "optimizer_name", "optimizer_state", "optimizer_step", "history",
@@ -97,10 +100,12 @@ def save(network, path):
     atomically (see :func:`atomic_savez`)."""
     name, state, step = network._optimizer if network._optimizer is not None else (
         "", np.zeros((0, network._theta.size), network.dtype), np.zeros(1, np.int64))
+    dropout = np.array(network.dropout, dtype=np.float64)
+    extra = {"dropout": dropout} if dropout.any() else {}
     atomic_savez(
         path,
         format=np.array(FORMAT),
-        format_version=np.array(FORMAT_VERSION),
+        format_version=np.array(2 if extra else 1),
         layer_dims=np.array(network.layer_dims, dtype=np.int64),
         activations=np.array(network.activations, dtype=str).reshape(-1),
         output=np.array(network.output),
@@ -118,6 +123,7 @@ def save(network, path):
         learning_rate=np.array(np.nan if network.learning_rate_ is None
                                else network.learning_rate_),
         rng_state=np.array(json.dumps(network._rng.bit_generator.state)),
+        **extra,
     )
 
 
@@ -174,7 +180,8 @@ def load(path, network_class):
             [int(n) for n in contents["layer_dims"]],
             activations=[str(a) for a in contents["activations"]],
             output=str(contents["output"]), loss=str(contents["loss"]),
-            dtype=str(contents["dtype"]), init=str(contents["init"]))
+            dtype=str(contents["dtype"]), init=str(contents["init"]),
+            dropout=_dropout(contents, version))
         _restore_state(network, contents)
     except (ValueError, TypeError, KeyError, OverflowError, RecursionError) as error:
         raise ValueError(f"{path} is a damaged fastbp network file: {error}") from error
@@ -192,6 +199,18 @@ def _check_sizes(contents):
     if contents["theta"].size != expected:
         raise ValueError(f"{contents['theta'].size} stored parameters do not fit the "
                          f"architecture {dims} ({expected} values)")
+
+
+def _dropout(contents, version):
+    """The stored dropout rates (format 2), or none (format 1)."""
+    if "dropout" not in contents:
+        if version >= 2:
+            raise ValueError("missing ['dropout'] (format 2)")
+        return 0.0
+    rates = contents["dropout"]
+    if rates.ndim != 1 or rates.dtype.kind != "f":
+        raise ValueError(f"dropout {rates!r} is not one rate per hidden layer")
+    return rates.tolist()   # Network checks the count and the range
 
 
 def _scalar(contents, key, kind):

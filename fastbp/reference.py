@@ -8,7 +8,8 @@ is fast on purpose. It has two parts:
   Neural Network for Image Classification: Application", so ``fastbp.course`` can be checked
   against them for any input;
 * the general network fastbp trains (any hidden activations, sigmoid/softmax/linear/exp output
-  with the matched loss, L2 penalty, sample weights, minibatch SGD), the oracle for ``fastbp.Network`` and
+  with the matched loss, L2 penalty, sample weights, minibatch SGD, inverted dropout with given
+  masks as in the course's regularization assignment), the oracle for ``fastbp.Network`` and
   the "vectorized NumPy" peer in every comparison.
 
 Shapes follow the course: X (n_0, m), Y (n_L, m), W[l] (n_l, n_{l-1}), b[l] (n_l, 1).
@@ -219,11 +220,15 @@ def init_parameters(layer_dims, rng, dtype=np.float64):
     return parameters
 
 
-def forward(X, parameters, activations, output):
+def forward(X, parameters, activations, output, dropout=None):
     """Forward propagation of the general network.
 
     ``activations`` names the hidden activation of each hidden layer. Returns the output A[L] and
     the caches ``[(A_prev, W, b, Z), ...]``, one per layer.
+
+    ``dropout``, if given, has one entry per hidden layer: None, or ``(D, keep_prob)`` with D the
+    layer's mask of 0/1 (its shape, (n_l, m)): the course's inverted dropout,
+    ``A = A * D; A = A / keep_prob``, so the next layer (and its cache) sees the dropped A.
     """
     L = len(parameters) // 2
     names = list(activations) + [output]
@@ -234,6 +239,10 @@ def forward(X, parameters, activations, output):
         Z = W @ A + b
         caches.append((A, W, b, Z))
         A = activate(Z, names[l - 1])
+        if l < L and dropout is not None and dropout[l - 1] is not None:
+            D, keep_prob = dropout[l - 1]
+            A = A * D
+            A = A / keep_prob
     return A, caches
 
 
@@ -261,10 +270,11 @@ def loss(ZL, AL, Y, output, sample_weight=None):
     return float((per_example * sample_weight).sum() / sample_weight.sum())
 
 
-def backward(AL, Y, caches, activations, sample_weight=None, alpha=0.0):
+def backward(AL, Y, caches, activations, sample_weight=None, alpha=0.0, dropout=None):
     """Gradients of the mean loss (plus ``0.5 * alpha * sum W**2 / m``) from the forward caches.
 
-    Returns a dict with ``dW{l}`` and ``db{l}``.
+    ``dropout`` as in :func:`forward` (the same masks): the course's ``dA = dA * D;
+    dA = dA / keep_prob`` before ``dZ = dA * g'(Z)``. Returns a dict with ``dW{l}`` and ``db{l}``.
     """
     L = len(caches)
     m = Y.shape[1]
@@ -280,20 +290,26 @@ def backward(AL, Y, caches, activations, sample_weight=None, alpha=0.0):
         grads["db" + str(l)] = dZ.sum(axis=1, keepdims=True) / total
         if l > 1:
             dA_prev = W.T @ dZ
+            if dropout is not None and dropout[l - 2] is not None:
+                D, keep_prob = dropout[l - 2]
+                dA_prev = dA_prev * D
+                dA_prev = dA_prev / keep_prob
             dZ = dA_prev * derivative(caches[l - 2][3], activations[l - 2])
     return grads
 
 
-def loss_and_gradient(X, Y, parameters, activations, output, sample_weight=None, alpha=0.0):
-    """Cost (with the L2 penalty) and gradients of the general network on (X, Y)."""
-    AL, caches = forward(X, parameters, activations, output)
+def loss_and_gradient(X, Y, parameters, activations, output, sample_weight=None, alpha=0.0,
+                      dropout=None):
+    """Cost (with the L2 penalty) and gradients of the general network on (X, Y), with the
+    dropout masks ``dropout`` if given (see :func:`forward`)."""
+    AL, caches = forward(X, parameters, activations, output, dropout)
     cost = loss(caches[-1][3], AL, Y, output, sample_weight)
     total = Y.shape[1] if sample_weight is None else sample_weight.sum()
     if alpha:
         squares = sum(float((parameters["W" + str(l)] ** 2).sum())
                       for l in range(1, len(caches) + 1))
         cost += 0.5 * alpha * squares / total
-    return cost, backward(AL, Y, caches, activations, sample_weight, alpha)
+    return cost, backward(AL, Y, caches, activations, sample_weight, alpha, dropout)
 
 
 def sgd_epoch(X, Y, parameters, activations, output, learning_rate, batch_size=None, order=None):

@@ -195,7 +195,7 @@ def run(network, data, plan, rng_state):
             started = time.perf_counter()
             status = call(
                 count, data.X_t, X_kernel, data.Y, data.weights, data.weighted, plan.batch_size,
-                plan.shuffle, order, rng_state, plan.alpha, network._model(), work,
+                plan.shuffle, order, rng_state, plan.alpha, network._model(training=True), work,
                 plan.optimizer,
                 state, hyper, step,
                 costs, progress, theta_backup, state_backup, stop_flag)

@@ -6,7 +6,7 @@ process per dtype running side by side (the cache's index files are locked, see
 ``fastbp._cache``), so that a Docker image, a CI cache or a cluster's shared install never
 compiles at run time. Each process runs small calls of every face that reaches a kernel:
 ``Network`` (minibatches, one full batch, sample weights, every optimizer, forward, backward,
-cost), the gradient used by the estimators' L-BFGS, and the course's functions and loop.
+cost, dropout), the gradient used by the estimators' L-BFGS, and the course's functions and loop.
 """
 import subprocess
 import sys
@@ -32,6 +32,9 @@ def warm(dtype):
                 sample_weight=np.ones(20))
     net.fit(np.asfortranarray(X), Y, epochs=1, batch_size=8)   # batches from rows of X.T
     net.fit(X, Y, epochs=1)                                    # one batch of every example
+    net.dropout = 0.5                          # dropout's kernels, compiled only when used
+    net.fit(X, Y, epochs=1, batch_size=8)
+    net.dropout = 0.0
     net.predict(X)
     net.cost(X, Y)
     net.backward(Y)

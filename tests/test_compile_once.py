@@ -3,9 +3,9 @@
 A new combination of argument types recompiles a kernel and everything that calls it (a minute,
 before fastbp._dispatch). In a fresh process this drives every face of fastbp — Network with each
 layout of X, sample weights, each optimizer and schedule, validation and early stopping, odd batch
-sizes, forward/backward/cost/gradient check, the exp output's Poisson loss, the course's functions
-and loop, and both estimators with each solver (and class weights, a validation set, early
-stopping on the loss) — and then counts the versions each kernel was compiled in.
+sizes, dropout, forward/backward/cost/gradient check, the exp output's Poisson loss, the course's
+functions and loop, and both estimators with each solver (and class weights, a validation set,
+early stopping on the loss) — and then counts the versions each kernel was compiled in.
 """
 import subprocess
 import sys
@@ -20,6 +20,7 @@ SCRIPT = textwrap.dedent('''
     import warnings
 
     import numpy as np
+    from numba.core import types
     from numba.core.registry import CPUDispatcher
 
     import fastbp
@@ -51,6 +52,13 @@ SCRIPT = textwrap.dedent('''
             net.forward(X[:, :3])
             net.backward(Y[:, :3])
             fastbp.gradient_check(net, X[:, :4], Y[:, :4])
+        dropped = fastbp.Network([5, 4, 4, 3], ["tanh", "relu"], "softmax", dtype=dtype,
+                                 dropout=[0.3, 0.5])
+        dropped.fit(X, Y, epochs=2, batch_size=7, validation_data=(X, Y))
+        dropped.fit(np.asfortranarray(X), Y, epochs=2)
+        dropped.predict(X)
+        fastbp.MLPClassifier(hidden_layer_sizes=(6,), max_iter=3, dtype=dtype,
+                             dropout=0.2).fit(X.T, labels).predict(X.T)
         binary = fastbp.Network([5, 3, 1], "sigmoid", "sigmoid", dtype=dtype)
         binary.fit(X, Y[:1], epochs=2)
         regression = fastbp.Network([5, 3, 2], "leaky_relu", "linear", dtype=dtype)
@@ -77,11 +85,18 @@ SCRIPT = textwrap.dedent('''
         course.compute_cost(AL, Y[:1])
         course.L_layer_model(X, Y[:1], [5, 4, 1], num_iterations=3)
 
+    def float_dtypes(t):
+        # the float dtypes of an argument, inside tuples too (the dropout kernels take the
+        # workspace's arrays in a tuple, beside float64 arrays of any network)
+        if isinstance(t, types.BaseTuple):
+            return set().union(*(float_dtypes(item) for item in t))
+        name = str(getattr(t, "dtype", t))
+        return {name} if name.startswith("float") else set()
+
     versions = {}
     for dispatcher in _dispatch.DISPATCHERS:
         for signature in dispatcher.signatures:
-            dtypes = sorted({str(getattr(t, "dtype", t)) for t in signature
-                             if str(getattr(t, "dtype", t)).startswith("float")})
+            dtypes = sorted(set().union(*(float_dtypes(t) for t in signature)))
             key = f"{dispatcher.py_func.__module__}.{dispatcher.py_func.__qualname__}"
             versions.setdefault(key, []).append((",".join(dtypes), str(signature)))
     print(json.dumps(versions))

@@ -31,7 +31,7 @@ from sklearn.utils import check_random_state
 
 from .. import estimators as _single
 from .. import training
-from .._validation import check_dtype
+from .._validation import check_dropout, check_dtype
 from . import _data, _scores, _worker
 from ._objective import DistributedObjective, as_float64_sum
 
@@ -90,6 +90,9 @@ class _DaskMLP:
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if np.any(np.array(hidden) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
+        if any(check_dropout(self.dropout, len(hidden))):
+            raise ValueError("fastbp.dask does not support dropout yet: fit "
+                             "fastbp.MLPClassifier / MLPRegressor in one process")
         classifier = is_classifier(self)
         client = _client()
         continuing = self.warm_start and "_network" in self.__dict__

@@ -3,7 +3,8 @@
 Modules: ``activations`` (codes, scalar g and g'), ``dense`` (the three sums of a dense layer),
 ``gemm`` (the register-blocked products they are computed by), ``simd`` (vector intrinsics),
 ``views`` (array views without Numba's runtime), ``losses`` (loss values and the output-layer
-gradient), ``optim`` (parameter updates) and ``loop`` (the compiled training epoch).
+gradient), ``optim`` (parameter updates), ``dropout`` (masks for training, compiled only when
+used) and ``loop`` (the compiled training epoch).
 """
 import functools
 

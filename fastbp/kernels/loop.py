@@ -3,24 +3,29 @@
 Everything a network is made of travels into these kernels as two tuples of flat arrays, built
 once by :class:`fastbp.network.Network`:
 
-``model = (dims, codes, loss, w_off, b_off, theta)``
+``model = (dims, codes, loss, w_off, b_off, theta, keep)``
     ``dims[l]`` neurons of layer l (``dims[0]`` inputs), ``codes[l]`` its activation code, ``loss``
     the loss code; ``theta`` the flat parameters, with W[l] of shape (dims[l], dims[l-1]) at
-    ``w_off[l]`` and b[l] at ``b_off[l]``.
-``work = (act_off, acts, z, y_b, w_b, delta, grad, scratch)``
+    ``w_off[l]`` and b[l] at ``b_off[l]``; ``keep[l]`` the probability that dropout keeps a unit
+    of layer l, or ``keep`` empty: no dropout (every pass but training's, see ``dropout``).
+``work = (act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout)``
     Workspaces for batches of up to B examples, allocated once, all neuron-major: layer l's
     activations (dims[l], m) at ``act_off[l]`` of ``acts`` (layer 0 is the gathered batch), the
     output layer's logits ``z`` (its dZ in the backward pass), the batch's targets ``y_b`` and
     weights ``w_b``, two ping-pong regions for the hidden layers' dZ in ``delta``, ``grad`` laid
-    out like ``theta``, and the per-thread packing buffers ``scratch`` of the products.
+    out like ``theta``, the per-thread packing buffers ``scratch`` of the products, and the
+    dropout masks ``dropout`` (see ``dropout``'s docstring; empty arrays without dropout). With
+    dropout a hidden layer's activations in ``acts`` are those after its mask: what the next
+    layer reads.
 
 Nothing here allocates: a whole epoch, or many, runs in one call with no Python in between.
 """
 import numpy as np
 
 from .._config import kernel
-from .activations import SIGMOID, backprop_array
+from .activations import LINEAR, SIGMOID, backprop_array
 from .dense import dense_forward, dense_input_gradients, dense_weight_gradients
+from .dropout import draw_masks, drop_backward, drop_forward
 from .losses import batch_loss, course_cost, course_output_gradient, output_gradient
 from .optim import SGD, apply_update
 from .views import as_flat, matrix
@@ -42,8 +47,8 @@ def forward_pass(A0, model, work):
 
     Writes every layer's A and the output logits.
     """
-    dims, codes, loss, w_off, b_off, theta = model
-    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
+    dims, codes, loss, w_off, b_off, theta, keep = model
+    act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout = work
     n_layers = dims.shape[0] - 1
     m = A0.shape[1]
     A_prev = A0
@@ -55,6 +60,10 @@ def forward_pass(A0, model, work):
         last = l == n_layers
         Z = matrix(z, 0, n, m) if last else matrix(z, 0, 0, 0)
         dense_forward(A_prev, W, b, codes[l], A, Z, last, scratch)
+        # --- dropout (training only): A *= this batch's mask
+        if keep.shape[0] > 0 and keep[l] < 1.0:
+            drop_forward(A, l, dropout)
+        # ---
         A_prev = A
 
 
@@ -65,8 +74,8 @@ def output_loss(Y, weights, weighted, alpha, scale, model, work):
     The penalty is scikit-learn's: ``0.5 * alpha * sum(W**2) * scale`` (scale = 1/m, or 1/sum of
     weights), over the weights only, not the biases.
     """
-    dims, codes, loss, w_off, b_off, theta = model
-    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
+    dims, codes, loss, w_off, b_off, theta, keep = model
+    act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout = work
     n_layers = dims.shape[0] - 1
     n_out, m = Y.shape
     cost = batch_loss(loss, matrix(z, 0, n_out, m), matrix(acts, act_off[n_layers], n_out, m), Y,
@@ -86,8 +95,8 @@ def backward_pass(A0, A0_rows, Y, weights, weighted, scale, alpha, model, work):
 
     dZ[L] = (A[L] - Y) * w, then :func:`backpropagate`.
     """
-    dims, codes, loss, w_off, b_off, theta = model
-    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
+    dims, codes, loss, w_off, b_off, theta, keep = model
+    act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout = work
     n_layers = dims.shape[0] - 1
     m = A0.shape[1]
     # the output layer's dZ takes the place of its logits (read by the loss, not after)
@@ -105,8 +114,8 @@ def backpropagate(A0, A0_rows, scale, alpha, model, work):
     (m, dims[0]): the first layer's dW reads it instead of transposing A0 (see
     ``dense.transposes_inputs``).
     """
-    dims, codes, loss, w_off, b_off, theta = model
-    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
+    dims, codes, loss, w_off, b_off, theta, keep = model
+    act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout = work
     n_layers = dims.shape[0] - 1
     m = A0.shape[1]
     # the hidden layers' dZ alternate between the regions of ``delta`` (one for one hidden layer)
@@ -128,7 +137,13 @@ def backpropagate(A0, A0_rows, scale, alpha, model, work):
         if l > 1:
             current = 1 - current
             dZ_prev = matrix(delta, current * region, n_prev, m)
-            dense_input_gradients(dZ, W, codes[l - 1], A_prev, False, dZ_prev, scratch)
+            # --- dropout: dZ_prev = (Wᵀ·dZ) * g' * mask, the last two by drop_backward
+            dropped = keep.shape[0] > 0 and keep[l - 1] < 1.0
+            dense_input_gradients(dZ, W, LINEAR if dropped else codes[l - 1], A_prev, False,
+                                  dZ_prev, scratch)
+            if dropped:
+                drop_backward(dZ_prev, A_prev, codes[l - 1], l - 1, dropout)
+            # ---
             dZ = dZ_prev
 
 
@@ -236,7 +251,7 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
     shuffle : bool
         Reshuffle ``order`` (the example order, kept between calls) before each epoch.
     rng_state : ndarray of uint64, shape (1,)
-        State of the shuffling generator.
+        State of the generator of the shuffles and the dropout masks.
     alpha : float
         L2 penalty.
     model, work : tuple
@@ -245,7 +260,8 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
         See ``optim.apply_update``.
     costs : ndarray of float64, shape (>= n_epochs,)
         Receives each epoch's cost: the mean over batches of the batch cost (with penalty)
-        weighted by batch length, computed before each batch's update (scikit-learn's loss_).
+        weighted by batch length, computed before each batch's update (scikit-learn's loss_);
+        with dropout, the cost of the network with that batch's masks.
     progress : ndarray of int64, shape (1,)
         Number of whole epochs completed, kept current so the caller can trust it even if
         interrupted between calls.
@@ -261,8 +277,8 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
         :data:`INTERRUPTED` if ``stop`` was set during it: parameters and optimizer state are then
         restored to their values at the start of that epoch.
     """
-    dims, codes, loss, w_off, b_off, theta = model
-    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
+    dims, codes, loss, w_off, b_off, theta, keep = model
+    act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout = work
     m = Y.shape[1]
     n_in = dims[0]
     n_out = dims[dims.shape[0] - 1]
@@ -294,6 +310,8 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
                 W_b = w_b[:mb]
                 gather_batch(X_t, X, Y, weights, weighted, order, start, A0, Y_b, W_b)
             scale = 1.0 / (W_b.sum() if weighted else mb)
+            if keep.shape[0] > 0:
+                draw_masks(rng_state, keep, dims, mb, dropout)   # dropout: this batch's masks
             forward_pass(A0, model, work)
             cost = output_loss(Y_b, W_b, weighted, alpha, scale, model, work)
             if not np.isfinite(cost):
@@ -342,8 +360,8 @@ def course_iterations(X, Y, count, last_cost, model, work, dAL, state, hyper, st
     (float, float)
         The cost at the first and (if ``last_cost``, else NaN) at the last iteration.
     """
-    dims, codes, loss, w_off, b_off, theta = model
-    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
+    dims, codes, loss, w_off, b_off, theta, keep = model
+    act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout = work
     n_layers = dims.shape[0] - 1
     n_out, m = Y.shape
     AL = matrix(acts, act_off[n_layers], n_out, m)
