@@ -290,30 +290,28 @@ class Network:
             return held[1]
         dims = self.layer_dims
         step = _ALIGNMENT // self.dtype.itemsize
-        act_off = np.zeros(len(dims), dtype=np.int64)
+        # the activations' offsets, then the dropout masks' and their copies' (kernels.dropout)
+        act_off = np.zeros(3 * len(dims), dtype=np.int64)
         total = capacity * dims[0] if gather else 0
         for l in range(1, len(dims)):
             act_off[l] = _round_up(total, step)
             total = act_off[l] + capacity * dims[l]
+        total = self._dropout_layout(act_off, _round_up(total, step), capacity, dropping)
         batch = capacity if gather else 0
         threads, elements = scratch_shape(dims, capacity, self.dtype, inputs_by_rows)
         threads = _fork.scratch_rows(threads)
         if threads > 1:
             prepare_parallel(self.dtype, self._theta.size)
         row = _round_up(elements, step)
-        mask_off, raw_off, mask_total, raw_total = self._dropout_layout(capacity, dropping)
-        sizes = [total,                                                    # acts (+ layer 0)
+        sizes = [total,                                  # acts (+ layer 0, + dropout masks)
                  capacity * dims[-1],                                      # z
                  batch * dims[-1],                                         # y_b
                  batch,                                                    # w_b
                  min(2, len(dims) - 2) * capacity * max(dims[1:-1], default=0),  # delta
                  self._theta.size,                                         # grad
-                 threads * row,                                            # scratch
-                 mask_total,                                               # dropout masks
-                 raw_total]                                                # A before the masks
+                 threads * row]                                            # scratch
         try:
-            acts, z, y_b, w_b, delta, grad, scratch, masks, raw = _aligned_buffers(sizes,
-                                                                                  self.dtype)
+            acts, z, y_b, w_b, delta, grad, scratch = _aligned_buffers(sizes, self.dtype)
         except (MemoryError, ValueError) as error:  # ValueError: more than numpy can index
             raise ValueError(
                 f"a workspace for batches of {capacity} examples of this network needs "
@@ -322,29 +320,33 @@ class Network:
         grad[:] = 0
         if dropping:
             prepare_dropout(self.dtype)
-        work = (act_off, acts, z, y_b, w_b, delta, grad, scratch.reshape(threads, row),
-                (mask_off, masks, raw_off, raw))
+        work = (act_off, acts, z, y_b, w_b, delta, grad, scratch.reshape(threads, row))
         self._workspaces[purpose] = (capacity, work, gather, inputs_by_rows, _fork.generation)
         return work
 
-    def _dropout_layout(self, capacity, dropping):
-        """Offsets and sizes of the dropout part of a workspace (``kernels.dropout``): a mask
-        (n_l, capacity) for every dropped hidden layer, a copy of its activations before the
-        mask for those whose g' reads them (offset -1: none)."""
+    def _dropout_layout(self, act_off, start, capacity, dropping):
+        """Lay out the dropout part of a workspace's ``acts`` from ``start`` (``kernels.dropout``):
+        a mask (n_l, capacity) for every dropped hidden layer, a copy of its activations before the
+        mask for those whose g' reads them; their offsets go into ``act_off`` after the
+        activations' (-1: no copy). Returns the length of ``acts``."""
         dims = self.layer_dims
         step = _ALIGNMENT // self.dtype.itemsize
-        mask_off = np.zeros(len(dims), dtype=np.int64)
-        raw_off = np.full(len(dims), -1, dtype=np.int64)
-        mask_total = raw_total = 0
+        layers = len(dims)
+        act_off[layers:] = -1
+        total = start
         if dropping:
-            for l in range(1, len(dims) - 1):
+            for l in range(1, layers - 1):
                 if self._keep[l] < 1.0:
-                    mask_off[l] = mask_total
-                    mask_total = _round_up(mask_total + capacity * dims[l], step)
+                    act_off[layers + l] = total
+                    total = _round_up(total + capacity * dims[l], step)
                     if self.activations[l - 1] in NEEDS_RAW:
-                        raw_off[l] = raw_total
-                        raw_total = _round_up(raw_total + capacity * dims[l], step)
-        return mask_off, raw_off, mask_total, raw_total
+                        act_off[2 * layers + l] = total
+                        total = _round_up(total + capacity * dims[l], step)
+        # a layer without a mask points past the end: a mask read there is an IndexError (the
+        # kernels' views are checked), never another buffer's memory
+        masks = act_off[layers:2 * layers]
+        masks[masks < 0] = total
+        return total
 
     # ----------------------------------------------------------------- inference
     @_serialized
@@ -370,7 +372,7 @@ class Network:
     def _output(self, work, m):
         """View of the output activations (n_L, m) of the last forward pass."""
         n_out = self.layer_dims[-1]
-        offset = work[0][-1]
+        offset = work[0][len(self.layer_dims) - 1]
         return work[1][offset:offset + n_out * m].reshape(n_out, m)
 
     @_serialized

@@ -72,7 +72,8 @@ def random_masks(net, m, seed=1):
 def fixed_mask_work(net, masks, m):
     """A training workspace of ``net`` holding the given masks (as the kernels store them)."""
     work = net._work(m)
-    mask_off, stored, raw_off, raw = work[8]
+    act_off, stored = work[0], work[1]
+    mask_off = act_off[len(net.layer_dims):]
     for l, D in enumerate(masks, start=1):
         if D is not None:
             n = net.layer_dims[l]
@@ -210,7 +211,7 @@ def test_draw_masks_is_the_splitmix_stream_and_drops_the_rate():
         net = Network(list(dims), dtype=dtype, dropout=[0.3, 0.75])
         work = net._work(m)
         state = np.array([123456789], np.uint64)
-        kd.draw_masks(state, keep, dims, m, work[8])
+        kd.draw_masks(state, keep, dims, m, work[0], work[1])
         expected, after = masks_from_stream(123456789, list(dims), [0.3, 0.75], m)
         assert int(state[0]) == after
         # the state moved exactly as that many loop.next_random calls move it
@@ -218,7 +219,7 @@ def test_draw_masks_is_the_splitmix_stream_and_drops_the_rate():
         for _ in range(int(dims[1] + dims[2]) * m):
             loop.next_random(check)
         assert check[0] == state[0]
-        mask_off, masks, _, _ = work[8]
+        mask_off, masks = work[0][len(dims):], work[1]
         for l, D in enumerate(expected, start=1):
             n = int(dims[l])
             mask = masks[mask_off[l]:mask_off[l] + n * m].reshape(n, m)
@@ -407,17 +408,24 @@ def test_damaged_dropout_in_a_file_is_refused(tmp_path):
 def test_masks_live_in_the_training_workspace_on_cache_lines(dtype):
     net = Network([37, 29, 5, 11, 3], ["tanh", "relu", "sigmoid"], dtype=dtype,
                   dropout=[0.5, 0.5, 0.0])
-    mask_off, masks, raw_off, raw = net._work(45)[8]
+    act_off, acts = net._work(45)[:2]
+    layers = 5
+    mask_off, raw_off = act_off[layers:2 * layers], act_off[2 * layers:]
     itemsize = np.dtype(dtype).itemsize
-    assert masks.size >= 45 * (29 + 5) and raw.size >= 45 * 29
-    assert masks.ctypes.data % 64 == 0 and raw.ctypes.data % 64 == 0
-    assert all(offset * itemsize % 64 == 0 for offset in mask_off)
-    assert mask_off[2] >= mask_off[1] + 29 * 45
+    # the masks and the copy come after every layer's activations in the activations' buffer
+    end_of_activations = act_off[layers - 1] + 45 * 3
+    assert min(mask_off[1], mask_off[2], raw_off[1]) >= end_of_activations
+    assert acts.size >= raw_off[1] + 45 * 29 and acts.ctypes.data % 64 == 0
+    assert all(offset * itemsize % 64 == 0 for offset in (mask_off[1], mask_off[2], raw_off[1]))
+    regions = sorted([(mask_off[1], 29 * 45), (raw_off[1], 29 * 45), (mask_off[2], 5 * 45)])
+    assert all(start + size <= after for (start, size), (after, _) in zip(regions, regions[1:]))
     # a copy before the mask only where g' reads A (tanh, sigmoid), and only for dropped layers
-    assert raw_off[1] == 0 and list(raw_off[2:]) == [-1, -1, -1]
+    assert list(raw_off[2:]) == [-1, -1, -1]
+    # layers without a mask point past the end of the buffer
+    assert mask_off[3] == acts.size
     for purpose in ("forward", "predict"):
-        assert net._work(45, purpose)[8][1].size == 0
-    assert Network([37, 29, 3], dropout=0.0)._work(45)[8][1].size == 0
+        work = net._work(45, purpose)
+        assert (work[0][layers:2 * layers] == work[1].size).all()
 
 
 def test_a_workspace_without_masks_raises_instead_of_writing_past_it():

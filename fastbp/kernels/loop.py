@@ -8,15 +8,15 @@ once by :class:`fastbp.network.Network`:
     the loss code; ``theta`` the flat parameters, with W[l] of shape (dims[l], dims[l-1]) at
     ``w_off[l]`` and b[l] at ``b_off[l]``; ``keep[l]`` the probability that dropout keeps a unit
     of layer l, or ``keep`` empty: no dropout (every pass but training's, see ``dropout``).
-``work = (act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout)``
+``work = (act_off, acts, z, y_b, w_b, delta, grad, scratch)``
     Workspaces for batches of up to B examples, allocated once, all neuron-major: layer l's
     activations (dims[l], m) at ``act_off[l]`` of ``acts`` (layer 0 is the gathered batch), the
     output layer's logits ``z`` (its dZ in the backward pass), the batch's targets ``y_b`` and
     weights ``w_b``, two ping-pong regions for the hidden layers' dZ in ``delta``, ``grad`` laid
-    out like ``theta``, the per-thread packing buffers ``scratch`` of the products, and the
-    dropout masks ``dropout`` (see ``dropout``'s docstring; empty arrays without dropout). With
-    dropout a hidden layer's activations in ``acts`` are those after its mask: what the next
-    layer reads.
+    out like ``theta``, and the per-thread packing buffers ``scratch`` of the products. ``acts``
+    also holds the dropout masks, at offsets after the activations' in ``act_off`` (see
+    ``dropout``'s docstring). With dropout a hidden layer's activations in ``acts`` are those
+    after its mask: what the next layer reads.
 
 Nothing here allocates: a whole epoch, or many, runs in one call with no Python in between.
 """
@@ -48,7 +48,7 @@ def forward_pass(A0, model, work):
     Writes every layer's A and the output logits.
     """
     dims, codes, loss, w_off, b_off, theta, keep = model
-    act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout = work
+    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
     n_layers = dims.shape[0] - 1
     m = A0.shape[1]
     A_prev = A0
@@ -62,7 +62,7 @@ def forward_pass(A0, model, work):
         dense_forward(A_prev, W, b, codes[l], A, Z, last, scratch)
         # --- dropout (training only): A *= this batch's mask
         if keep.shape[0] > 0 and keep[l] < 1.0:
-            drop_forward(A, l, dropout)
+            drop_forward(A, l, act_off, acts)
         # ---
         A_prev = A
 
@@ -75,7 +75,7 @@ def output_loss(Y, weights, weighted, alpha, scale, model, work):
     weights), over the weights only, not the biases.
     """
     dims, codes, loss, w_off, b_off, theta, keep = model
-    act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout = work
+    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
     n_layers = dims.shape[0] - 1
     n_out, m = Y.shape
     cost = batch_loss(loss, matrix(z, 0, n_out, m), matrix(acts, act_off[n_layers], n_out, m), Y,
@@ -96,7 +96,7 @@ def backward_pass(A0, A0_rows, Y, weights, weighted, scale, alpha, model, work):
     dZ[L] = (A[L] - Y) * w, then :func:`backpropagate`.
     """
     dims, codes, loss, w_off, b_off, theta, keep = model
-    act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout = work
+    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
     n_layers = dims.shape[0] - 1
     m = A0.shape[1]
     # the output layer's dZ takes the place of its logits (read by the loss, not after)
@@ -115,7 +115,7 @@ def backpropagate(A0, A0_rows, scale, alpha, model, work):
     ``dense.transposes_inputs``).
     """
     dims, codes, loss, w_off, b_off, theta, keep = model
-    act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout = work
+    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
     n_layers = dims.shape[0] - 1
     m = A0.shape[1]
     # the hidden layers' dZ alternate between the regions of ``delta`` (one for one hidden layer)
@@ -142,7 +142,7 @@ def backpropagate(A0, A0_rows, scale, alpha, model, work):
             dense_input_gradients(dZ, W, LINEAR if dropped else codes[l - 1], A_prev, False,
                                   dZ_prev, scratch)
             if dropped:
-                drop_backward(dZ_prev, A_prev, codes[l - 1], l - 1, dropout)
+                drop_backward(dZ_prev, A_prev, codes[l - 1], l - 1, act_off, acts)
             # ---
             dZ = dZ_prev
 
@@ -278,7 +278,7 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
         restored to their values at the start of that epoch.
     """
     dims, codes, loss, w_off, b_off, theta, keep = model
-    act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout = work
+    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
     m = Y.shape[1]
     n_in = dims[0]
     n_out = dims[dims.shape[0] - 1]
@@ -311,7 +311,7 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
                 gather_batch(X_t, X, Y, weights, weighted, order, start, A0, Y_b, W_b)
             scale = 1.0 / (W_b.sum() if weighted else mb)
             if keep.shape[0] > 0:
-                draw_masks(rng_state, keep, dims, mb, dropout)   # dropout: this batch's masks
+                draw_masks(rng_state, keep, dims, mb, act_off, acts)   # dropout: this batch's masks
             forward_pass(A0, model, work)
             cost = output_loss(Y_b, W_b, weighted, alpha, scale, model, work)
             if not np.isfinite(cost):
@@ -361,7 +361,7 @@ def course_iterations(X, Y, count, last_cost, model, work, dAL, state, hyper, st
         The cost at the first and (if ``last_cost``, else NaN) at the last iteration.
     """
     dims, codes, loss, w_off, b_off, theta, keep = model
-    act_off, acts, z, y_b, w_b, delta, grad, scratch, dropout = work
+    act_off, acts, z, y_b, w_b, delta, grad, scratch = work
     n_layers = dims.shape[0] - 1
     n_out, m = Y.shape
     AL = matrix(acts, act_off[n_layers], n_out, m)
