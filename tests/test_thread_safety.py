@@ -155,7 +155,7 @@ def test_one_estimator_fitted_and_used_from_threads():
             np.testing.assert_array_equal(p, expected.predict_proba(X))
 
 
-def _course_steps(seed, dims):
+def _course_steps(seed, dims, parameters):
     """Ten iterations of the course's loop on fastbp.course's functions (parallel-sized first
     layer: each thread's calls use the packing buffers the course module keeps per thread)."""
     from fastbp import course
@@ -163,7 +163,6 @@ def _course_steps(seed, dims):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((dims[0], 90))
     Y = (rng.random((1, 90)) < 0.5).astype(np.float64)
-    parameters = course.initialize_parameters_deep(dims, seed=seed)
     for _ in range(10):
         AL, caches = course.L_model_forward(X, parameters)
         grads = course.L_model_backward(AL, Y, caches)
@@ -172,9 +171,15 @@ def _course_steps(seed, dims):
 
 
 def test_the_course_functions_in_threads_match_one_after_another():
+    from fastbp import course
+
     dims = [2000, 12, 1]  # 4.3 MFLOP per sum: the first layer runs in parallel
-    sequential = [_course_steps(seed, dims) for seed in range(4)]
-    threaded = _in_threads([lambda seed=seed: _course_steps(seed, dims) for seed in range(4)])
+    # drawn up front: the course's initialization seeds NumPy's global generator, as the course
+    # does, which threads drawing at once would share
+    starts = [course.initialize_parameters_deep(dims, seed=seed) for seed in range(4)]
+    sequential = [_course_steps(seed, dims, starts[seed]) for seed in range(4)]
+    threaded = _in_threads([lambda seed=seed: _course_steps(seed, dims, starts[seed])
+                            for seed in range(4)])
     for alone, together in zip(sequential, threaded):
         for a, b in zip(alone, together):
             np.testing.assert_array_equal(a, b)
