@@ -269,9 +269,11 @@ class Network:
             total = act_off[l] + capacity * dims[l]
         batch = capacity if gather else 0
         if sparse_inputs:
-            # the first layer's sums are the sparse kernels', which need no packing buffers;
-            # they may take threads when dW1 alone (or a batch of nonzeros) is large
+            # the first layer's sums are the sparse kernels', which need no packing buffers
+            # but a row of dW1 per thread (the training step's update is fused with dW1); they
+            # may take threads when dW1 alone (or a batch of nonzeros) is large
             threads, elements = scratch_shape(dims[1:], capacity, self.dtype)
+            elements = max(elements, dims[0])
             if dims[1] * dims[0] * (capacity + 1) >= sparse_kernels.PARALLEL_MIN_ELEMENTS:
                 threads = numba.config.NUMBA_NUM_THREADS
         else:

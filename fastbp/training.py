@@ -145,7 +145,7 @@ def run(network, data, plan, rng_state):
         # every example reads the rows in place (empty buffers keep one signature)
         batch_rows = (data.X.batch_buffers(plan.batch_size) if not whole else
                       (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, data.X.dtype)))
-        inputs = (data.X.arrays, batch_rows)
+        inputs = (data.X.arrays, batch_rows, np.zeros(network.layer_dims[1]))
     else:
         epochs_kernel = loop.train_epochs
         inputs = (data.X_t, X_kernel)
