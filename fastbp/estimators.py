@@ -12,6 +12,8 @@ How scikit-learn's settings map onto a :class:`fastbp.Network`:
 scikit-learn               fastbp
 =========================  ===================================================================
 X (n_samples, n_features)  passed as ``X.T``: the network's neuron-major view, no copy
+sparse X (CSR, CSC)        kept sparse: the network trains on its rows (``kernels.sparse``;
+                           CSC is converted to CSR once)
 coefs_[i] (fan_in,         the transpose of ``parameters["W{i+1}"]`` (a view: changing one
 fan_out)                   changes the other); intercepts_[i] is ``parameters["b{i+1}"]``
 activation                 identity/logistic/tanh/relu -> linear/sigmoid/tanh/relu

@@ -169,6 +169,23 @@ def test_hold_out_and_validation_data_may_be_sparse():
     assert sparse.history.validation_score == dense.history.validation_score
 
 
+@pytest.mark.parametrize("batch_size", [8, None])
+def test_a_diverging_sparse_fit_stops_as_a_dense_one(batch_size):
+    dims, m = [15, 6, 2], 30
+    X = sparse_inputs(dims[0], m, density=0.5, seed=36) * 1e3
+    Y = make_targets(np.random.default_rng(37), "linear", dims[-1], m) * 1e3
+    runs = []
+    for inputs in (X, X.toarray()):
+        net = Network(dims, "relu", "linear", seed=38)
+        with pytest.raises(FloatingPointError):
+            net.fit(inputs, Y, epochs=50, batch_size=batch_size, learning_rate=1.0, seed=39)
+        runs.append(net)
+    sparse, dense = runs
+    assert len(sparse.history) == len(dense.history)
+    assert np.isfinite(sparse._theta).all()
+    params_close(sparse, dense, np.float64)
+
+
 def test_take_and_batch_buffers():
     X = sparse_inputs(10, 9, seed=21)
     rows = check_sparse_inputs(X, 10, np.float64)
