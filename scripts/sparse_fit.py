@@ -67,7 +67,7 @@ def load(path):
     return X[:N_TRAIN], saved["y"][:N_TRAIN], X[N_TRAIN:], saved["y"][N_TRAIN:]
 
 
-def child(implementation, path, epochs, traced, cold):
+def child(implementation, path, epochs, traced, cold, seed=0):
     """One fit; prints a JSON line of its measurements."""
     import resource
     import tracemalloc
@@ -90,7 +90,7 @@ def child(implementation, path, epochs, traced, cold):
             tiny, np.arange(50) % N_CLASSES).predict(tiny)
         compile_seconds = time.perf_counter() - started
     model = MLPClassifier(hidden_layer_sizes=(64,), solver="adam", max_iter=epochs,
-                          random_state=0)
+                          random_state=seed)
     if traced:
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
@@ -107,9 +107,9 @@ def child(implementation, path, epochs, traced, cold):
     print(json.dumps(result))
 
 
-def run_child(implementation, path, epochs, traced=False, cold=False):
+def run_child(implementation, path, epochs, traced=False, cold=False, seed=0):
     command = [sys.executable, os.path.abspath(__file__), "--child", implementation,
-               "--data", path, "--epochs", str(epochs)]
+               "--data", path, "--epochs", str(epochs), "--random-state", str(seed)]
     if traced:
         command.append("--tracemalloc")
     if cold:
@@ -139,11 +139,15 @@ def main():
     parser.add_argument("--no-tracemalloc", action="store_true",
                         help="skip the (separate) tracemalloc children")
     parser.add_argument("--cold", action="store_true", help="time fastbp with its compile")
+    parser.add_argument("--vary-seed", action="store_true",
+                        help="run r uses random_state=r (the score's spread), not 0")
+    parser.add_argument("--random-state", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--tracemalloc", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.data, args.epochs, args.tracemalloc, args.cold)
+        child(args.child, args.data, args.epochs, args.tracemalloc, args.cold,
+              args.random_state)
         return
     if not os.path.exists(args.data):
         make_data(args.data)
@@ -153,13 +157,15 @@ def main():
     for run in range(args.runs):
         # alternate, so that a busy machine slows both alike
         for name in implementations:
-            results[name].append(run_child(name, args.data, args.epochs, cold=args.cold))
+            results[name].append(run_child(name, args.data, args.epochs, cold=args.cold,
+                                           seed=run if args.vary_seed else 0))
             print(name, run, results[name][-1], file=sys.stderr)
     if not args.no_tracemalloc:
         for name in implementations:
             traced[name].append(run_child(name, args.data, args.epochs, traced=True)["traced_mib"])
     print(f"{N_TRAIN} x {N_FEATURES} CSR, density {DENSITY}, hidden (64,), adam, "
-          f"{args.epochs} epochs, {args.runs} runs: median (min-max)")
+          f"{args.epochs} epochs, {args.runs} runs"
+          f"{' (random_state = run)' if args.vary_seed else ''}: median (min-max)")
     print(f"| {'':8} | {'fit s':>20} | {'RSS MiB':>20} | {'traced MiB':>10} | {'score':>20} |")
     print(f"|{'-' * 10}|{'-' * 22}|{'-' * 22}|{'-' * 12}|{'-' * 22}|")
     for name in implementations:
