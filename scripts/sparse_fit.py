@@ -3,7 +3,8 @@ held-out accuracy, each fit in a process of its own.
 
 The data is synthetic TF-IDF-like text: 20,000 training rows (and 5,000 held-out rows) of
 100,000 features at 0.1% density (Poisson(100) nonzeros per row, features drawn with Zipf-like
-frequencies, uniform values, rows scaled to unit length), labels the argmax of a random linear function of the row plus noise (5 classes).
+frequencies, uniform values, rows scaled to unit length), labels the argmax of a random linear
+function of the row plus noise (5 classes).
 It is written once to a .npz file that every child loads, so that making it counts in no
 child's memory. Both estimators get the same arguments (``hidden_layer_sizes=(64,)``,
 ``solver="adam"``, ``max_iter=EPOCHS``, ``random_state=0``, the rest at their defaults; fastbp

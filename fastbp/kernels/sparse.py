@@ -216,7 +216,8 @@ def sparse_backward_pass(indptr, indices, data, row0, Y, weights, weighted, scal
     dZ = matrix(z, 0, n, m) if offset < 0 else matrix(delta, offset, n, m)
     typed_scale = theta.dtype.type(scale)
     typed_l2 = theta.dtype.type(alpha * scale)
-    sparse_sum(WEIGHT_GRADIENTS, indptr, indices, data, row0, m, matrix(theta, w_off[1], n, dims[0]),
+    sparse_sum(WEIGHT_GRADIENTS, indptr, indices, data, row0, m,
+               matrix(theta, w_off[1], n, dims[0]),
                dZ, matrix(grad, w_off[1], n, dims[0]), grad[b_off[1]:b_off[1] + n], LINEAR, False,
                typed_scale, typed_l2, scratch)
 
