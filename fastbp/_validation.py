@@ -6,6 +6,8 @@ import numbers
 
 import numpy as np
 
+from . import _sparse
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -56,14 +58,17 @@ def check_array(array, name, dtype, ndim=2):
     return converted
 
 
-def check_training_pair(X, Y, n_inputs, n_outputs, dtype, X_name="X", Y_name="Y"):
+def check_training_pair(X, Y, n_inputs, n_outputs, dtype, X_name="X", Y_name="Y",
+                        sparse=False):
     """Validate inputs X (n_inputs, m) and targets Y (n_outputs, m), neuron-major.
 
     Returns
     -------
     X, Y : ndarray of ``dtype``
+        X is ``fastbp._sparse.SparseRows`` if it is a scipy sparse matrix and ``sparse`` (see
+        :func:`check_inputs`).
     """
-    X = check_inputs(X, n_inputs, dtype, X_name)
+    X = check_inputs(X, n_inputs, dtype, X_name, sparse)
     Y = check_array(Y, Y_name, dtype)
     if Y.shape[0] != n_outputs:
         raise ValueError(f"{Y_name} has {Y.shape[0]} rows but the network has {n_outputs} "
@@ -74,8 +79,14 @@ def check_training_pair(X, Y, n_inputs, n_outputs, dtype, X_name="X", Y_name="Y"
     return X, Y
 
 
-def check_inputs(X, n_inputs, dtype, name="X"):
-    """Validate inputs X of shape (n_inputs, m), one column per example."""
+def check_inputs(X, n_inputs, dtype, name="X", sparse=False):
+    """Validate inputs X of shape (n_inputs, m), one column per example.
+
+    With ``sparse``, a scipy sparse X is accepted and returned as ``fastbp._sparse.SparseRows``
+    (its examples as CSR rows, never made dense); otherwise it is refused with a TypeError.
+    """
+    if sparse and _sparse.issparse(X):
+        return _sparse.check_sparse_inputs(X, n_inputs, dtype, name)
     X = check_array(X, name, dtype)
     if X.shape[0] != n_inputs:
         raise ValueError(f"{name} has {X.shape[0]} rows but the network has {n_inputs} "

@@ -12,6 +12,8 @@ How scikit-learn's settings map onto a :class:`fastbp.Network`:
 scikit-learn               fastbp
 =========================  ===================================================================
 X (n_samples, n_features)  passed as ``X.T``: the network's neuron-major view, no copy
+sparse X (CSR, CSC)        kept sparse: the network trains on its rows (``kernels.sparse``;
+                           CSC is converted to CSR once)
 coefs_[i] (fan_in,         the transpose of ``parameters["W{i+1}"]`` (a view: changing one
 fan_out)                   changes the other); intercepts_[i] is ``parameters["b{i+1}"]``
 activation                 identity/logistic/tanh/relu -> linear/sigmoid/tanh/relu
@@ -68,8 +70,10 @@ from sklearn.utils.optimize import _check_optimize_result
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import training
+from ._sparse import check_sparse_inputs
 from ._validation import check_dropout, check_dtype
 from .kernels import loop
+from .kernels import sparse as sparse_kernels
 from .network import Network
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
@@ -245,9 +249,10 @@ class _SquaredErrorLoss:
 
 def _as_kernel_array(X):
     """X as a C-contiguous, writeable dense ndarray (read-only arrays, such as memory maps, would
-    make Numba compile the kernels again for a read-only type)."""
+    make Numba compile the kernels again for a read-only type); a sparse X stays as it is (the
+    network trains on its rows, see ``fastbp.kernels.sparse``)."""
     if sp.issparse(X):
-        return X.toarray(order="C")
+        return X
     if not X.flags.writeable or not X.flags.c_contiguous or type(X) is not np.ndarray:
         return np.array(X, order="C")
     return X
@@ -750,8 +755,11 @@ class _BaseMLP(BaseEstimator):
 
     def _fit_lbfgs(self, X, y, sample_weight):
         net = self._network
-        # the one conversion of this fit: the kernels' neuron-major layout
-        X_neuron_major = np.ascontiguousarray(X.T)
+        # the one conversion of this fit: the kernels' neuron-major layout (a sparse X's rows)
+        if sp.issparse(X):
+            X_neuron_major = check_sparse_inputs(X.T, X.shape[1], net.dtype)
+        else:
+            X_neuron_major = np.ascontiguousarray(X.T)
         Y_neuron_major = np.ascontiguousarray(np.asarray(y, dtype=net.dtype).T)
         converter = None
         if self._averages_outputs():
@@ -792,7 +800,8 @@ class _BaseMLP(BaseEstimator):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            The input data (a sparse matrix is made dense once).
+            The input data. A sparse matrix is never made dense (CSR is read as it is, CSC
+            converted to CSR once): the first layer reads the nonzeros of each batch.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             The target values (class labels in classification, real numbers in regression).
         sample_weight : array-like of shape (n_samples,), default=None
@@ -843,8 +852,6 @@ class _BaseMLP(BaseEstimator):
         net = self._network
         X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=net.dtype,
                           order="C")
-        if sp.issparse(X):
-            X = X.tocsr()
         if X.ndim != 2 or X.shape[1] != net.layer_dims[0]:
             # the kernels trust shapes: never hand them X that does not fit the network
             raise ValueError(f"X has {X.shape[-1]} features, but the network takes "
@@ -853,14 +860,17 @@ class _BaseMLP(BaseEstimator):
         n_out = net.layer_dims[-1]
         out = np.empty((m, n_out), dtype=net.dtype)
         chunk = min(m, PREDICT_CHUNK)
+        rows = check_sparse_inputs(X.T, X.shape[1], net.dtype) if sp.issparse(X) else None
         with net._lock:  # the "predict" workspace is shared by every caller of this network
-            work = net._work(chunk, "predict")
+            work = net._work(chunk, "predict", sparse_inputs=rows is not None)
             model = net._model()
             for begin in range(0, m, chunk):
                 end = min(begin + chunk, m)
-                block = X[begin:end]
-                block = block.toarray() if sp.issparse(block) else block
-                loop.forward_pass(np.ascontiguousarray(block.T), model, work)
+                if rows is not None:
+                    sparse_kernels.sparse_forward_pass(*rows.arrays, begin, end - begin, model,
+                                                       work)
+                else:
+                    loop.forward_pass(np.ascontiguousarray(X[begin:end].T), model, work)
                 out[begin:end] = net._output(work, end - begin).T
         return out
 

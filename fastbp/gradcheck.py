@@ -14,7 +14,7 @@ def gradient_check(network, X, Y, epsilon=1e-7):
     Parameters
     ----------
     network : fastbp.Network
-    X : array-like, shape (n_0, m)
+    X : array-like or scipy sparse matrix, shape (n_0, m)
     Y : array-like, shape (n_L, m)
     epsilon : float, default 1e-7
         Step of the finite differences. 1e-7 suits float64 networks; a float32 network needs
@@ -28,7 +28,7 @@ def gradient_check(network, X, Y, epsilon=1e-7):
     if not all(hasattr(network, name) for name in ("_loss_and_gradient", "_cost", "_lock")):
         raise TypeError(f"gradient_check needs a fastbp.Network, got {type(network).__name__}")
     X, Y = check.check_training_pair(X, Y, network.layer_dims[0], network.layer_dims[-1],
-                                     network.dtype)
+                                     network.dtype, sparse=True)
     epsilon = check.check_positive_float(epsilon, "epsilon")
     # the check moves the parameters one by one: no other thread may use them meanwhile
     with network._lock:

@@ -9,14 +9,17 @@ import copy
 import functools
 import threading
 
+import numba
 import numpy as np
 
 from . import _fork
 from . import _validation as check
+from ._sparse import SparseRows
 from . import initializers, persistence, training
 from .kernels import activations as act
 from .kernels import loop, losses, prepare_parallel
 from .kernels import optim
+from .kernels import sparse as sparse_kernels
 from .kernels.dropout import NEEDS_RAW, prepare_dropout
 from .kernels.dense import scratch_shape, transposes_inputs
 from .kernels.gemm import round_up
@@ -271,7 +274,8 @@ class Network:
         return (self._dims, self._codes, self._loss_code, self._w_off, self._b_off, self._theta,
                 keep)
 
-    def _work(self, capacity, purpose="train", gather=False, inputs_by_rows=False):
+    def _work(self, capacity, purpose="train", gather=False, inputs_by_rows=False,
+              sparse_inputs=False):
         """Workspace tuple for batches of up to ``capacity`` examples (grown, never shrunk).
 
         ``forward()`` keeps its own (``purpose="forward"``): ``backward()`` reads the activations
@@ -279,29 +283,42 @@ class Network:
         workspace that gathers minibatches (``gather``) holds a batch of inputs, targets and
         weights; one batch of every example is read where it lies. A workspace for passes whose
         first layer reads its inputs example-major (``inputs_by_rows``) has less scratch, and is
-        used for no other.
+        used for no other. A workspace for sparse inputs (``sparse_inputs``, see
+        ``kernels.sparse``) never holds a batch of inputs, and is used for sparse inputs only.
         """
         held = self._workspaces.get(purpose)
         # dropout masks only in the training workspace (training's is the only dropped pass)
         dropping = purpose == "train" and (self._keep < 1.0).any()
         # a workspace built before a fork has one scratch row per thread: rebuilt (see _fork)
         if (held is not None and held[0] >= capacity and (held[2] or not gather)
-                and (inputs_by_rows or not held[3]) and held[4] == _fork.generation):
+                and (inputs_by_rows or not held[3]) and held[4] == _fork.generation
+                and held[5] == sparse_inputs):
             return held[1]
         dims = self.layer_dims
         step = _ALIGNMENT // self.dtype.itemsize
         # the activations' offsets, then the dropout masks' and their copies' (kernels.dropout)
         act_off = np.zeros(3 * len(dims), dtype=np.int64)
-        total = capacity * dims[0] if gather else 0
+        total = capacity * dims[0] if gather and not sparse_inputs else 0
         for l in range(1, len(dims)):
             act_off[l] = _round_up(total, step)
             total = act_off[l] + capacity * dims[l]
         total = self._dropout_layout(act_off, _round_up(total, step), capacity, dropping)
         batch = capacity if gather else 0
-        threads, elements = scratch_shape(dims, capacity, self.dtype, inputs_by_rows)
+        if sparse_inputs:
+            # the first layer's sums are the sparse kernels', which need no packing buffers
+            # but a row of dW1 per thread (the training step's update is fused with dW1); they
+            # may take threads when dW1 alone (or a batch of nonzeros) is large
+            threads, elements = scratch_shape(dims[1:], capacity, self.dtype)
+            elements = max(elements, dims[0])
+            if dims[1] * dims[0] * (capacity + 1) >= sparse_kernels.PARALLEL_MIN_ELEMENTS:
+                threads = numba.config.NUMBA_NUM_THREADS
+        else:
+            threads, elements = scratch_shape(dims, capacity, self.dtype, inputs_by_rows)
         threads = _fork.scratch_rows(threads)
         if threads > 1:
             prepare_parallel(self.dtype, self._theta.size)
+            if sparse_inputs:
+                sparse_kernels.prepare_sparse_parallel(self.dtype)
         row = _round_up(elements, step)
         sizes = [total,                                  # acts (+ layer 0, + dropout masks)
                  capacity * dims[-1],                                      # z
@@ -321,7 +338,8 @@ class Network:
         if dropping:
             prepare_dropout(self.dtype)
         work = (act_off, acts, z, y_b, w_b, delta, grad, scratch.reshape(threads, row))
-        self._workspaces[purpose] = (capacity, work, gather, inputs_by_rows, _fork.generation)
+        self._workspaces[purpose] = (capacity, work, gather, inputs_by_rows, _fork.generation,
+                                     sparse_inputs)
         return work
 
     def _dropout_layout(self, act_off, start, capacity, dropping):
@@ -355,17 +373,22 @@ class Network:
 
         Parameters
         ----------
-        X : array-like, shape (n_0, m)
+        X : array-like or scipy sparse matrix, shape (n_0, m)
 
         Returns
         -------
         AL : ndarray, shape (n_L, m)
             The output activations. The pass is remembered for :meth:`backward`.
         """
-        X = np.ascontiguousarray(check.check_inputs(X, self.layer_dims[0], self.dtype))
+        X = check.check_inputs(X, self.layer_dims[0], self.dtype, sparse=True)
         m = X.shape[1]
-        work = self._work(m, "forward")
-        loop.forward_pass(X, self._model(), work)
+        if isinstance(X, SparseRows):
+            work = self._work(m, "forward", sparse_inputs=True)
+            sparse_kernels.sparse_forward_pass(*X.arrays, 0, m, self._model(), work)
+        else:
+            X = np.ascontiguousarray(X)
+            work = self._work(m, "forward")
+            loop.forward_pass(X, self._model(), work)
         self._last_forward = X
         return self._output(work, m).copy()
 
@@ -398,6 +421,12 @@ class Network:
         if Y.shape != (self.layer_dims[-1], m):
             raise ValueError(f"Y must have shape {(self.layer_dims[-1], m)} to match the last "
                              f"forward pass, got {Y.shape}")
+        if isinstance(X, SparseRows):
+            work = self._work(m, "forward", sparse_inputs=True)
+            sparse_kernels.sparse_backward_pass(*X.arrays, 0, np.ascontiguousarray(Y),
+                                                np.empty(0, self.dtype), False, 1.0 / m, 0.0,
+                                                self._model(), work)
+            return self._gradient_dict(work[-2])
         work = self._work(m, "forward")
         loop.backward_pass(X, X[:0], np.ascontiguousarray(Y), np.empty(0, self.dtype), False,
                            1.0 / m, 0.0, self._model(), work)
@@ -413,9 +442,16 @@ class Network:
 
     @_serialized
     def _loss_and_gradient(self, X, Y, alpha=0.0, weights=None):
-        """Cost and flat gradient (a view of the workspace) on validated neuron-major X, Y."""
+        """Cost and flat gradient (a view of the workspace) on validated neuron-major X, Y
+        (X may be ``SparseRows``)."""
         weighted = weights is not None
         weights = np.empty(0, self.dtype) if weights is None else weights
+        if isinstance(X, SparseRows):
+            work = self._work(X.shape[1], sparse_inputs=True)
+            cost = sparse_kernels.sparse_loss_and_gradient(
+                *X.arrays, np.ascontiguousarray(Y), weights, weighted, float(alpha),
+                self._model(), work)
+            return cost, work[-2]
         work = self._work(X.shape[1])
         cost = loop.loss_and_gradient(np.ascontiguousarray(X), np.ascontiguousarray(Y), weights,
                                       weighted, float(alpha), self._model(), work)
@@ -427,7 +463,7 @@ class Network:
 
         Parameters
         ----------
-        X : array-like, shape (n_0, m)
+        X : array-like or scipy sparse matrix, shape (n_0, m)
         Y : array-like, shape (n_L, m)
 
         Returns
@@ -435,14 +471,19 @@ class Network:
         float
         """
         X, Y = check.check_training_pair(X, Y, self.layer_dims[0], self.layer_dims[-1],
-                                         self.dtype)
+                                         self.dtype, sparse=True)
         return self._cost(X, Y)
 
     @_serialized
     def _cost(self, X, Y, weights=None):
-        work = self._work(X.shape[1])
         weighted = weights is not None
         weights = weights if weighted else np.empty(0, self.dtype)
+        if isinstance(X, SparseRows):
+            work = self._work(X.shape[1], sparse_inputs=True)
+            return float(sparse_kernels.sparse_forward_loss(
+                *X.arrays, np.ascontiguousarray(Y), weights, weighted, 0.0, self._model(),
+                work))
+        work = self._work(X.shape[1])
         return float(loop.forward_loss(np.ascontiguousarray(X), np.ascontiguousarray(Y), weights,
                                        weighted, 0.0, self._model(), work))
 
@@ -487,7 +528,10 @@ class Network:
 
         Parameters
         ----------
-        X : array-like, shape (n_0, m)
+        X : array-like or scipy sparse matrix, shape (n_0, m)
+            A sparse X (any scipy format; CSC is read in place, others are converted once) is
+            never made dense: the first layer reads the nonzeros of each batch's examples
+            (``fastbp.kernels.sparse``).
         Y : array-like, shape (n_L, m)
         epochs : int, default 1
         batch_size : int or None
@@ -581,7 +625,8 @@ class Network:
             # changes (and give back the draws of the split if it fails)
             whole = plan.batch_size >= data.X.shape[1]
             self._work(plan.batch_size, gather=not whole,
-                       inputs_by_rows=whole and data.X_t.shape[0] > 0)
+                       inputs_by_rows=whole and data.X_t.shape[0] > 0,
+                       sparse_inputs=isinstance(data.X, SparseRows))
         except ValueError:
             rng.bit_generator.state = generator_state
             raise
@@ -598,8 +643,11 @@ class Network:
               callbacks, verbose, plateau=None, metric="score", on_divergence="raise"):
         """Validate every argument of ``fit`` and convert the data, changing nothing."""
         X, Y = check.check_training_pair(X, Y, self.layer_dims[0], self.layer_dims[-1],
-                                         self.dtype)
+                                         self.dtype, sparse=True)
         self._check_targets(Y, "Y")
+        if isinstance(X, SparseRows) and (self._keep < 1.0).any():
+            raise ValueError("dropout is not supported with sparse inputs yet: train this "
+                             "network on a dense X, or with dropout=0")
         m = X.shape[1]
         epochs = check.check_positive_int(epochs, "epochs")
         batch_size = check.check_positive_int(batch_size, "batch_size", allow_none=True)
@@ -662,7 +710,9 @@ class Network:
         # copy of the data either way. A small first layer, trained on one batch of every
         # example, also reads X.T for its weight gradient, rather than transposing X every epoch.
         X_t = np.empty((0, 0), self.dtype)
-        if batch_size < m and not X.flags.c_contiguous:
+        if isinstance(X, SparseRows):
+            pass    # the sparse kernels read (or gather) its rows
+        elif batch_size < m and not X.flags.c_contiguous:
             X_t = np.ascontiguousarray(X.T)
         else:
             X = np.ascontiguousarray(X)
@@ -682,7 +732,7 @@ class Network:
                              "sample_weight_val)")
         X_val, Y_val = check.check_training_pair(validation_data[0], validation_data[1],
                                                  self.layer_dims[0], self.layer_dims[-1],
-                                                 self.dtype, "X_val", "Y_val")
+                                                 self.dtype, "X_val", "Y_val", sparse=True)
         self._check_targets(Y_val, "Y_val")
         weights = None
         if len(validation_data) == 3 and validation_data[2] is not None:
@@ -783,11 +833,15 @@ def _hold_out(data, fraction, rng):
                          "training or validation set")
     order = rng.permutation(m)
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
-    X = np.ascontiguousarray(data.X[:, train])
+    if isinstance(data.X, SparseRows):
+        X, X_val = data.X.take(train), data.X.take(val)
+    else:
+        X = np.ascontiguousarray(data.X[:, train])
+        X_val = np.ascontiguousarray(data.X[:, val])
     return training.Data(
         X_t=np.empty((0, 0), X.dtype), X=X, Y=np.ascontiguousarray(data.Y[:, train]),
         weights=data.weights[train] if data.weighted else data.weights, weighted=data.weighted,
-        X_val=np.ascontiguousarray(data.X[:, val]), Y_val=np.ascontiguousarray(data.Y[:, val]),
+        X_val=X_val, Y_val=np.ascontiguousarray(data.Y[:, val]),
         weights_val=data.weights[val] if data.weighted else None)
 
 

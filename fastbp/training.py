@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ._sparse import SparseRows
 from .kernels import loop
 from .kernels import optim
+from .kernels import sparse as sparse_kernels
 
 #: An epoch of at least this many floating-point operations (some 10-100 ms) runs in a worker
 #: thread that Ctrl-C can stop between minibatches; smaller ones run on the calling thread, where
@@ -67,7 +69,9 @@ class Data:
 
     ``X`` (n_0, m) and ``Y`` (n_L, m) are neuron-major and ``Y`` is C-contiguous. ``X_t``
     (m, n_0), when not empty, is the C-contiguous example-major view minibatches are gathered
-    from; otherwise ``X`` is C-contiguous and the kernel reads it.
+    from; otherwise ``X`` is C-contiguous and the kernel reads it. ``X`` (and ``X_val``) may
+    be ``fastbp._sparse.SparseRows`` instead (``X_t`` is then empty): the sparse kernels train
+    on its rows.
     """
 
     X_t: np.ndarray
@@ -142,6 +146,17 @@ def run(network, data, plan, rng_state):
     # (and X_t too, for the first layer's weight gradient, when the network asked for it)
     X_kernel = data.X if whole or data.X_t.shape[0] == 0 else np.empty((0, 0), data.X.dtype)
     inputs_by_rows = whole and data.X_t.shape[0] > 0
+    sparse = isinstance(data.X, SparseRows)
+    if sparse:
+        epochs_kernel = sparse_kernels.sparse_train_epochs
+        # minibatches are gathered into buffers for the longest batch of rows; one batch of
+        # every example reads the rows in place (empty buffers keep one signature)
+        batch_rows = (data.X.batch_buffers(plan.batch_size) if not whole else
+                      (np.zeros(1, np.int64), np.zeros(0, np.int32), np.zeros(0, data.X.dtype)))
+        inputs = (data.X.arrays, batch_rows, np.zeros(network.layer_dims[1]))
+    else:
+        epochs_kernel = loop.train_epochs
+        inputs = (data.X_t, X_kernel)
     state, step = network._optimizer_state()
     hyper = plan.hyper
     learning_rate = plan.learning_rate
@@ -182,7 +197,7 @@ def run(network, data, plan, rng_state):
     # an epoch of many minibatches that takes long runs in a worker thread, so that Ctrl-C can
     # stop it between two minibatches (Python handles the signal only once the kernel returns)
     interruptible = not whole and epoch_flops(network.layer_dims, m) >= INTERRUPTIBLE_FLOPS
-    call = _interruptible(loop.train_epochs, stop_flag) if interruptible else loop.train_epochs
+    call = _interruptible(epochs_kernel, stop_flag) if interruptible else epochs_kernel
     chunk = 1
     try:
         while recorded < plan.epochs:
@@ -191,11 +206,13 @@ def run(network, data, plan, rng_state):
             hyper[optim.LEARNING_RATE] = learning_rate
             # the update takes threads under the dense sums' rule, inside the kernel: only with
             # more than one scratch row (never in a forked child, see fastbp._fork)
-            work = network._work(plan.batch_size, gather=not whole, inputs_by_rows=inputs_by_rows)
+            work = network._work(plan.batch_size, gather=not whole, inputs_by_rows=inputs_by_rows,
+                                 sparse_inputs=sparse)
             started = time.perf_counter()
             status = call(
-                count, data.X_t, X_kernel, data.Y, data.weights, data.weighted, plan.batch_size,
-                plan.shuffle, order, rng_state, plan.alpha, network._model(training=True), work,
+                count, *inputs, data.Y, data.weights, data.weighted, plan.batch_size,
+                plan.shuffle, order, rng_state, plan.alpha, network._model(training=not sparse),
+                work,
                 plan.optimizer,
                 state, hyper, step,
                 costs, progress, theta_backup, state_backup, stop_flag)

@@ -20,6 +20,7 @@ SCRIPT = textwrap.dedent('''
     import warnings
 
     import numpy as np
+    import scipy.sparse as sp
     from numba.core import types
     from numba.core.registry import CPUDispatcher
 
@@ -77,6 +78,25 @@ SCRIPT = textwrap.dedent('''
         fastbp.MLPClassifier(hidden_layer_sizes=(6,), max_iter=3, dtype=dtype).partial_fit(X.T, labels, classes=[0, 1, 2])
         fastbp.MLPClassifier(hidden_layer_sizes=(6,), max_iter=3, class_weight="balanced",
                              early_stopping=True).fit(X.T, labels, X_val=X.T, y_val=labels)
+        # sparse inputs: every format and index type, each face
+        csc = sp.csc_matrix(X * (rng.random(X.shape) < 0.5))
+        wide = sp.csc_matrix(csc, dtype=np.int64 if dtype == np.float32 else np.float32)
+        wide.indices = wide.indices.astype(np.int64)
+        for inputs in (csc, csc.tocsr(), csc.tocoo(), wide):
+            net = fastbp.Network([5, 4, 3], "relu", "softmax", dtype=dtype, seed=3)
+            net.fit(inputs, Y, epochs=2, batch_size=16, optimizer="adam", alpha=0.1,
+                    sample_weight=rng.random(40), validation_data=(inputs, Y))
+            net.fit(inputs, Y, epochs=2, validation_fraction=0.2, early_stopping=True)
+            net.forward(inputs)
+            net.backward(Y)
+            net.cost(inputs, Y)
+        fastbp.Network([5, 3], "relu", "softmax", dtype=dtype).fit(csc, Y, epochs=2, batch_size=9)
+        fastbp.gradient_check(net, csc[:, :4], Y[:, :4])
+        for solver in ("adam", "sgd", "lbfgs"):
+            for inputs in (csc.T.tocsr(), csc.T.tocsc()):
+                model = fastbp.MLPClassifier(hidden_layer_sizes=(6,), solver=solver, max_iter=3,
+                                             dtype=dtype, early_stopping=solver != "lbfgs")
+                model.fit(inputs, labels).predict_proba(inputs)
         params = {key: value.astype(dtype)
                   for key, value in initialize_parameters_deep([5, 4, 1], seed=1).items()}
         AL, caches = course.L_model_forward(X, params)

@@ -459,8 +459,9 @@ def test_sparse_input_trains_like_dense():
         warnings.simplefilter("ignore", ConvergenceWarning)
         dense.fit(X, y)
         sparse.fit(sp.csr_matrix(X), y)
-    _assert_parameters_equal(sparse, dense, rtol=0, atol=0)
-    assert_allclose(sparse.predict_proba(sp.csc_matrix(X)), dense.predict_proba(X), rtol=1e-12)
+    # the sparse kernels sum the first layer in another order: equal to rounding
+    _assert_parameters_equal(sparse, dense, rtol=1e-10, atol=1e-12)
+    assert_allclose(sparse.predict_proba(sp.csc_matrix(X)), dense.predict_proba(X), rtol=1e-10)
 
 
 def test_dataframe_feature_names():
