@@ -216,8 +216,8 @@ class Network:
     def _allocate_parameters(self):
         dims = self.layer_dims
         n_layers = len(dims) - 1
-        w_off = np.zeros(n_layers + 1, dtype=np.int64)
-        b_off = np.zeros(n_layers + 1, dtype=np.int64)
+        w_off = [0] * (n_layers + 1)
+        b_off = [0] * (n_layers + 1)
         position = 0
         for l in range(1, n_layers + 1):
             w_off[l] = position
@@ -225,6 +225,10 @@ class Network:
             b_off[l] = position
             position += dims[l]
         try:
+            if position > np.iinfo(np.intp).max:  # counted in Python: no offset array holds it
+                raise MemoryError
+            w_off = np.array(w_off, dtype=np.int64)
+            b_off = np.array(b_off, dtype=np.int64)
             self._theta = np.zeros(position, dtype=self.dtype)
         except (MemoryError, ValueError) as error:
             raise ValueError(f"layer_dims {list(dims)} need {position} parameters "
@@ -855,4 +859,7 @@ def _check_layer_dims(layer_dims):
         raise ValueError(f"layer_dims needs at least an input and an output size, got {dims}")
     for n in dims:
         check.check_positive_int(n, "every entry of layer_dims")
+        if int(n) > np.iinfo(np.int64).max:
+            raise ValueError(f"layer_dims {dims} has a layer of {n} neurons, more than a 64-bit "
+                             "integer counts: no such network can be allocated")
     return [int(n) for n in dims]

@@ -128,3 +128,10 @@ def test_a_50_layer_network_matches_the_reference_and_trains():
                      scale=max(1e-6, np.abs(grads_ref[key]).max()))
     net.fit(X, Y, epochs=3, batch_size=4, optimizer="adam", learning_rate=0.001)
     assert len(net.history) == 3 and np.isfinite(net.history).all()
+
+
+@pytest.mark.parametrize("dims", [[5, 10**30, 1], [2**40, 2**40, 1]])
+def test_layer_sizes_beyond_64_bit_counts_are_a_clear_error(dims):
+    # found by the deep fuzz profile: an OverflowError out of NumPy, naming nothing
+    with pytest.raises(ValueError, match="layer_dims"):
+        Network(dims)
