@@ -429,3 +429,13 @@ def test_two_fits_in_one_workers_two_threads_are_safe(digits):
     for result in sums[1:]:
         assert_array_equal(result, sums[0])
     assert_array_equal(sums[0], _worker.loss_gradient_sums(shard, theta, spec))
+
+
+def test_dask_estimators_refuse_dropout_before_looking_for_a_cluster():
+    # (moved from test_dropout.py: CI runs this module with Dask installed, where nothing skips)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 6))
+    y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int) + (X[:, 3] > 1)
+    for Estimator in (fastbp.dask.MLPClassifier, fastbp.dask.MLPRegressor):
+        with pytest.raises(ValueError, match="does not support dropout"):
+            Estimator(hidden_layer_sizes=(8,), dropout=0.5).fit(X, y)

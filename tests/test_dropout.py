@@ -508,14 +508,3 @@ def test_warm_start_and_partial_fit_follow_the_dropout_parameter():
     clf.set_params(dropout=0.0)
     clf.partial_fit(X, y)
     assert clf._network.dropout == (0.0,)
-
-
-def test_dask_estimators_refuse_dropout_before_looking_for_a_cluster():
-    pytest.importorskip("dask.array")
-    pytest.importorskip("distributed")
-    import fastbp.dask
-
-    X, y = _classification()
-    for Estimator in (fastbp.dask.MLPClassifier, fastbp.dask.MLPRegressor):
-        with pytest.raises(ValueError, match="does not support dropout"):
-            Estimator(hidden_layer_sizes=(8,), dropout=0.5).fit(X, y)
