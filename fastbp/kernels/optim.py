@@ -39,15 +39,20 @@ _CHUNK = 4096
 
 
 @kernel(inline=True)
-def _update_chunk(optimizer, theta, grad, state, hyper, adam_rate, chunk):
-    """The update of parameters ``chunk * _CHUNK`` up to the next chunk (see :func:`apply_update`)."""
-    start = chunk * _CHUNK
-    stop = min(start + _CHUNK, theta.shape[0])
+def update_range(optimizer, theta, g, state, hyper, adam_rate, start):
+    """Update ``theta[start:start + len(g)]`` and the same columns of ``state`` from their
+    gradient ``g`` (see :func:`apply_update`; ``adam_rate`` is Adam's rate for this step).
+
+    The one place the optimizers' formulas are written: :func:`apply_update`'s chunks and the
+    sparse first layer's rows (``kernels.sparse``, which applies each row of dW1 as it is
+    computed) both call it with whole arrays and a view of the gradient, so one version serves
+    both.
+    """
+    stop = start + g.shape[0]
     lr = theta.dtype.type(hyper[LEARNING_RATE])
-    # loops over views of the chunk vectorize; indexed from ``start`` they stayed scalar
+    # loops over views of the range vectorize; indexed from ``start`` they stayed scalar
     # (7x slower on the digits network's 9610 parameters)
     t = theta[start:stop]
-    g = grad[start:stop]
     if optimizer == SGD:
         for p in range(t.shape[0]):
             t[p] -= lr * g[p]
@@ -77,6 +82,14 @@ def _update_chunk(optimizer, theta, grad, state, hyper, adam_rate, chunk):
             first[p] = m1
             second[p] = m2
             t[p] -= rate * m1 / (np.sqrt(m2) + eps)
+
+
+@kernel(inline=True)
+def _update_chunk(optimizer, theta, grad, state, hyper, adam_rate, chunk):
+    """The update of parameters ``chunk * _CHUNK`` up to the next chunk (see :func:`apply_update`)."""
+    start = chunk * _CHUNK
+    stop = min(start + _CHUNK, theta.shape[0])
+    update_range(optimizer, theta, grad[start:stop], state, hyper, adam_rate, start)
 
 
 @parallel_kernel

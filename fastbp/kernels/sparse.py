@@ -35,8 +35,7 @@ from .activations import LINEAR, SOFTMAX, activate_block
 from .dense import _softmax_columns, dense_forward, dense_input_gradients, dense_weight_gradients
 from .loop import INTERRUPTED, copy_into, output_loss, shuffle_in_place
 from .losses import output_gradient
-from .optim import ADAM, BETA_1, BETA_2, EPSILON, LEARNING_RATE, MOMENTUM, MOMENTUM_FACTOR, \
-    NESTEROV, SGD
+from .optim import ADAM, BETA_1, BETA_2, LEARNING_RATE, update_range
 from .views import matrix
 
 #: The two sums of the sparse first layer (:func:`sparse_sum`'s ``op``).
@@ -222,50 +221,11 @@ def sparse_backward_pass(indptr, indices, data, row0, Y, weights, weighted, scal
                typed_scale, typed_l2, scratch)
 
 
-@kernel(inline=True)
-def _update_range(optimizer, theta, g, state, hyper, adam_rate, start):
-    """Update ``theta[start:start + len(g)]`` from its gradient ``g``: the formulas of
-    ``optim._update_chunk`` (sgd, momentum with or without Nesterov, Adam with its step's rate
-    ``adam_rate``), on a range given by its gradient's length."""
-    stop = start + g.shape[0]
-    lr = theta.dtype.type(hyper[LEARNING_RATE])
-    t = theta[start:stop]
-    if optimizer == SGD:
-        for p in range(t.shape[0]):
-            t[p] -= lr * g[p]
-    elif optimizer == MOMENTUM:
-        mu = theta.dtype.type(hyper[MOMENTUM_FACTOR])
-        nesterov = hyper[NESTEROV] != 0
-        velocity = state[0, start:stop]
-        for p in range(t.shape[0]):
-            v = mu * velocity[p] - lr * g[p]
-            velocity[p] = v
-            if nesterov:
-                t[p] += mu * v - lr * g[p]
-            else:
-                t[p] += v
-    else:
-        b1 = theta.dtype.type(hyper[BETA_1])
-        b2 = theta.dtype.type(hyper[BETA_2])
-        eps = theta.dtype.type(hyper[EPSILON])
-        one = theta.dtype.type(1)
-        rate = theta.dtype.type(adam_rate)
-        first = state[0, start:stop]
-        second = state[1, start:stop]
-        for p in range(t.shape[0]):
-            gradient = g[p]
-            m1 = b1 * first[p] + (one - b1) * gradient
-            m2 = b2 * second[p] + (one - b2) * (gradient * gradient)
-            first[p] = m1
-            second[p] = m2
-            t[p] -= rate * m1 / (np.sqrt(m2) + eps)
-
-
 @kernel
 def _fused_rows(indptr, indices, data, row0, dZ, theta, state, hyper, adam_rate, optimizer,
                 scale, l2, n_in, buffer, row_squares, track, j0, j1):
     """Rows j0:j1 of dW1 (see :func:`sparse_sum`), each computed into ``buffer`` and applied
-    to W1's row at once (:func:`_update_range`): dW1 never goes to memory. With ``track``,
+    to W1's row at once (``optim.update_range``): dW1 never goes to memory. With ``track``,
     ``row_squares[j]`` receives the sum of squares of row j's new weights (in float64), for the
     next step's L2 penalty, while the row is in cache."""
     zero = theta.dtype.type(0)
@@ -285,7 +245,7 @@ def _fused_rows(indptr, indices, data, row0, dZ, theta, state, hyper, adam_rate,
             factor = scale * d[i]
             for p in range(indptr[row0 + i], indptr[row0 + i + 1]):
                 g[indices[p]] += factor * data[p]
-        _update_range(optimizer, theta, g, state, hyper, adam_rate, start)
+        update_range(optimizer, theta, g, state, hyper, adam_rate, start)
         if track:
             row_squares[j] = _squares(theta, start, start + n_in)
 
@@ -375,7 +335,7 @@ def first_layer_update(indptr, indices, data, row0, dZ, scale, alpha, optimizer,
                     optimizer, typed_scale, typed_l2, n_in, scratch[0], row_squares, track, 0, n)
     # W1 comes first in theta: everything else follows it
     rest = w_off[1] + n * n_in
-    _update_range(optimizer, theta, grad[rest:], opt_state, hyper, adam_rate, rest)
+    update_range(optimizer, theta, grad[rest:], opt_state, hyper, adam_rate, rest)
 
 
 @kernel(python=True)
