@@ -85,6 +85,18 @@ def update_range(optimizer, theta, g, state, hyper, adam_rate, start):
 
 
 @kernel(inline=True)
+def next_step_rate(optimizer, hyper, step):
+    """Count a step (Adam's time step t, in place) and return Adam's rate for it,
+    ``lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)``; 0 for the other optimizers."""
+    if optimizer != ADAM:
+        return 0.0
+    step[0] += 1
+    t = step[0]
+    return (hyper[LEARNING_RATE] * np.sqrt(1.0 - hyper[BETA_2] ** t)
+            / (1.0 - hyper[BETA_1] ** t))
+
+
+@kernel(inline=True)
 def _update_chunk(optimizer, theta, grad, state, hyper, adam_rate, chunk):
     """The update of parameters ``chunk * _CHUNK`` up to the next chunk (see :func:`apply_update`)."""
     start = chunk * _CHUNK
@@ -119,12 +131,7 @@ def apply_update(optimizer, theta, grad, state, hyper, step, parallel):
         Threads may be used (chunks run in parallel from ``PARALLEL_MIN_ELEMENTS`` parameters
         on); each parameter's update is the same either way.
     """
-    adam_rate = 0.0
-    if optimizer == ADAM:
-        step[0] += 1
-        t = step[0]
-        adam_rate = (hyper[LEARNING_RATE] * np.sqrt(1.0 - hyper[BETA_2] ** t)
-                     / (1.0 - hyper[BETA_1] ** t))
+    adam_rate = next_step_rate(optimizer, hyper, step)
     if parallel and theta.shape[0] >= PARALLEL_MIN_ELEMENTS:
         _update_parallel(optimizer, theta, grad, state, hyper, adam_rate)
     else:

@@ -35,7 +35,7 @@ from .activations import LINEAR, SOFTMAX, activate_block
 from .dense import _softmax_columns, dense_forward, dense_input_gradients, dense_weight_gradients
 from .loop import INTERRUPTED, copy_into, output_loss, shuffle_in_place
 from .losses import output_gradient
-from .optim import ADAM, BETA_1, BETA_2, LEARNING_RATE, update_range
+from .optim import next_step_rate, update_range
 from .views import matrix
 
 #: The two sums of the sparse first layer (:func:`sparse_sum`'s ``op``).
@@ -309,12 +309,7 @@ def first_layer_update(indptr, indices, data, row0, dZ, scale, alpha, optimizer,
     act_off, acts, z, y_b, w_b, delta, grad, scratch = work
     n, n_in = dims[1], dims[0]
     m = dZ.shape[1]
-    adam_rate = 0.0
-    if optimizer == ADAM:
-        step[0] += 1
-        t = step[0]
-        adam_rate = (hyper[LEARNING_RATE] * np.sqrt(1.0 - hyper[BETA_2] ** t)
-                     / (1.0 - hyper[BETA_1] ** t))
+    adam_rate = next_step_rate(optimizer, hyper, step)
     typed_scale = theta.dtype.type(scale)
     typed_l2 = theta.dtype.type(alpha * scale)
     zero = theta.dtype.type(0)
