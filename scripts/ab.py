@@ -54,14 +54,16 @@ def export(revision, tag):
     return importlib.import_module(f"fastbp_{tag}"), name
 
 
-def epoch_seconds(package, workload, X, Y, epochs):
-    """A callable that trains ``epochs`` epochs and returns the seconds per epoch."""
+def epoch_seconds(package, workload, X, Y, epochs, alpha=0.0):
+    """A callable that trains ``epochs`` epochs (L2 penalty ``alpha``) and returns the seconds
+    per epoch."""
     net = package.Network(workload.layer_dims, activations=workload.hidden,
                           output=workload.output, dtype=np.dtype(workload.dtype), seed=0)
 
     def run():
         started = time.perf_counter()
-        net.fit(X, Y, epochs=epochs, batch_size=workload.batch_size, learning_rate=0.01)
+        net.fit(X, Y, epochs=epochs, batch_size=workload.batch_size, learning_rate=0.01,
+                alpha=alpha)
         return (time.perf_counter() - started) / epochs
 
     run()  # compile or load the kernels, allocate the workspaces
@@ -75,6 +77,7 @@ def main(argv=None):
     parser.add_argument("--workload", action="append", choices=sorted(WORKLOADS))
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=0.05, help="length of one timed round")
+    parser.add_argument("--alpha", type=float, default=0.0, help="L2 penalty of the timed fits")
     options = parser.parse_args(argv)
     a, name_a = export(options.a, "a")
     b, name_b = export(options.b, "b")
@@ -84,8 +87,8 @@ def main(argv=None):
         X, Y = make_data(workload)
         probe = epoch_seconds(a, workload, X, Y, 1)
         epochs = max(1, int(options.seconds / max(probe(), 1e-9)))
-        run_a = epoch_seconds(a, workload, X, Y, epochs)
-        run_b = epoch_seconds(b, workload, X, Y, epochs)
+        run_a = epoch_seconds(a, workload, X, Y, epochs, options.alpha)
+        run_b = epoch_seconds(b, workload, X, Y, epochs, options.alpha)
         ratios, times_a, times_b = [], [], []
         for round_ in range(options.rounds):
             # alternate which goes first, so neither always follows the other

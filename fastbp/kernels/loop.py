@@ -26,7 +26,8 @@ from .._config import kernel
 from .activations import LINEAR, SIGMOID, backprop_array
 from .dense import dense_forward, dense_input_gradients, dense_weight_gradients
 from .dropout import draw_masks, drop_backward, drop_forward
-from .losses import batch_loss, course_cost, course_output_gradient, output_gradient
+from .losses import (batch_loss, course_cost, course_output_gradient, output_gradient,
+                     sum_of_squares)
 from .optim import SGD, apply_update
 from .views import as_flat, matrix
 
@@ -83,8 +84,7 @@ def output_loss(Y, weights, weighted, alpha, scale, model, work):
     if alpha != 0.0:
         squares = 0.0
         for l in range(1, n_layers + 1):
-            for p in range(w_off[l], w_off[l] + dims[l] * dims[l - 1]):
-                squares += np.float64(theta[p]) * np.float64(theta[p])
+            squares += sum_of_squares(theta, w_off[l], w_off[l] + dims[l] * dims[l - 1])
         cost += 0.5 * alpha * squares * scale
     return cost
 

@@ -97,6 +97,21 @@ def example_losses(loss, flat_Z, flat_A, flat_Y, n, m, c, count):
 
 
 @kernel(inline=True)
+def sum_of_squares(theta, start, stop):
+    """``sum(theta[start:stop]**2)`` in float64: the L2 penalty's sum over a layer's weights.
+
+    The loop runs over a view from 0, which LLVM vectorizes; indexed from ``start`` it stayed
+    scalar (mnist's 1.9M float32 weights: 1.05 ms, 0.31 ms as a view).
+    """
+    values = theta[start:stop]
+    total = 0.0
+    for p in range(values.shape[0]):
+        value = np.float64(values[p])
+        total += value * value
+    return total
+
+
+@kernel(inline=True)
 def batch_loss(loss, Z, A, Y, weights, weighted):
     """Mean loss over the examples of a batch (weighted mean when ``weighted``).
 

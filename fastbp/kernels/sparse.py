@@ -34,7 +34,7 @@ from .._config import PARALLEL_MIN_ELEMENTS, kernel, parallel_kernel
 from .activations import LINEAR, SOFTMAX, activate_block
 from .dense import _softmax_columns, dense_forward, dense_input_gradients, dense_weight_gradients
 from .loop import INTERRUPTED, copy_into, output_loss, shuffle_in_place
-from .losses import output_gradient
+from .losses import output_gradient, sum_of_squares
 from .optim import next_step_rate, update_range
 from .views import matrix
 
@@ -247,23 +247,14 @@ def _fused_rows(indptr, indices, data, row0, dZ, theta, state, hyper, adam_rate,
                 g[indices[p]] += factor * data[p]
         update_range(optimizer, theta, g, state, hyper, adam_rate, start)
         if track:
-            row_squares[j] = _squares(theta, start, start + n_in)
-
-
-@kernel(inline=True)
-def _squares(theta, start, stop):
-    """sum(theta[start:stop]**2) in float64, as ``loop.output_loss`` sums the penalty."""
-    total = 0.0
-    for p in range(start, stop):
-        total += np.float64(theta[p]) * np.float64(theta[p])
-    return total
+            row_squares[j] = sum_of_squares(theta, start, start + n_in)
 
 
 @kernel
 def first_layer_squares(theta, n, n_in, row_squares):
     """``row_squares[j]`` = sum of squares of row j of W1 (n x n_in, first in ``theta``)."""
     for j in range(n):
-        row_squares[j] = _squares(theta, j * n_in, (j + 1) * n_in)
+        row_squares[j] = sum_of_squares(theta, j * n_in, (j + 1) * n_in)
 
 
 @kernel
@@ -275,7 +266,7 @@ def penalty_squares(model, row_squares):
     for j in range(row_squares.shape[0]):
         total += row_squares[j]
     for l in range(2, dims.shape[0]):
-        total += _squares(theta, w_off[l], w_off[l] + dims[l] * dims[l - 1])
+        total += sum_of_squares(theta, w_off[l], w_off[l] + dims[l] * dims[l - 1])
     return total
 
 
