@@ -202,7 +202,7 @@ class Network:
         self._dims = np.asarray(dims, dtype=np.int64)
         self._codes = np.asarray([act.LINEAR] + codes + [output_code], dtype=np.int64)
         self._loss_code = loss_code
-        self._rates, self._keep = rates, _keep_probabilities(rates)
+        self._set_rates(rates)
         self._allocate_parameters()
         self.reset_parameters()
         self.history = History()
@@ -268,13 +268,19 @@ class Network:
         rates = check.check_dropout(value, len(self.layer_dims) - 2)
         with self._lock:
             if rates != self._rates:
-                self._rates, self._keep = rates, _keep_probabilities(rates)
+                self._set_rates(rates)
                 self._workspaces.pop("train", None)   # its masks are laid out for the old rates
+
+    def _set_rates(self, rates):
+        """Set the dropout rates, their keep probabilities and whether any unit is dropped (asked
+        before every training call: a NumPy reduction there cost microseconds per epoch)."""
+        self._rates, self._keep = rates, _keep_probabilities(rates)
+        self._dropping = bool((self._keep < 1.0).any())
 
     def _model(self, training=False):
         """The kernels' model tuple (see ``kernels.loop``); with dropout only for ``training``
         (``keep`` is empty otherwise: the whole network)."""
-        keep = self._keep if training and (self._keep < 1.0).any() else _NO_DROPOUT
+        keep = self._keep if training and self._dropping else _NO_DROPOUT
         return (self._dims, self._codes, self._loss_code, self._w_off, self._b_off, self._theta,
                 keep)
 
@@ -292,7 +298,7 @@ class Network:
         """
         held = self._workspaces.get(purpose)
         # dropout masks only in the training workspace (training's is the only dropped pass)
-        dropping = purpose == "train" and (self._keep < 1.0).any()
+        dropping = purpose == "train" and self._dropping
         # a workspace built before a fork has one scratch row per thread: rebuilt (see _fork)
         if (held is not None and held[0] >= capacity and (held[2] or not gather)
                 and (inputs_by_rows or not held[3]) and held[4] == _fork.generation
@@ -649,7 +655,7 @@ class Network:
         X, Y = check.check_training_pair(X, Y, self.layer_dims[0], self.layer_dims[-1],
                                          self.dtype, sparse=True)
         self._check_targets(Y, "Y")
-        if isinstance(X, SparseRows) and (self._keep < 1.0).any():
+        if isinstance(X, SparseRows) and self._dropping:
             raise ValueError("dropout is not supported with sparse inputs yet: train this "
                              "network on a dense X, or with dropout=0")
         m = X.shape[1]
@@ -779,9 +785,8 @@ class Network:
         if state.get("_optimizer") is not None:
             state["_optimizer"] = tuple(_writeable(part) for part in state["_optimizer"])
         self.__dict__.update(state)
-        if "_keep" not in state:   # pickled before fastbp had dropout
-            self._rates = (0.0,) * (len(self.layer_dims) - 2)
-            self._keep = _keep_probabilities(self._rates)
+        # pickled before fastbp had dropout: no rates; before _dropping: rates without it
+        self._set_rates(state.get("_rates", (0.0,) * (len(self.layer_dims) - 2)))
         self._lock = threading.RLock()
         self._workspaces = {}
         self._last_forward = None
@@ -806,7 +811,7 @@ class Network:
         return persistence.load(path, cls)
 
     def __repr__(self):
-        dropout = f", dropout={list(self.dropout)}" if (self._keep < 1.0).any() else ""
+        dropout = f", dropout={list(self.dropout)}" if self._dropping else ""
         return (f"Network(layer_dims={list(self.layer_dims)}, activations="
                 f"{list(self.activations)}, output={self.output!r}, loss={self.loss!r}, "
                 f"dtype={self.dtype.name}{dropout})")
