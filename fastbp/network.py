@@ -459,11 +459,12 @@ class Network:
         if isinstance(X, SparseRows):
             work = self._work(X.shape[1], sparse_inputs=True)
             cost = sparse_kernels.sparse_loss_and_gradient(
-                *X.arrays, np.ascontiguousarray(Y), weights, weighted, float(alpha),
+                *X.arrays, _kernel_array(Y), _kernel_array(weights), weighted, float(alpha),
                 self._model(), work)
             return cost, work[-2]
         work = self._work(X.shape[1])
-        cost = loop.loss_and_gradient(np.ascontiguousarray(X), np.ascontiguousarray(Y), weights,
+        # a read-only array (a regressor's targets from a memmap) would compile the kernels anew
+        cost = loop.loss_and_gradient(_kernel_array(X), _kernel_array(Y), _kernel_array(weights),
                                       weighted, float(alpha), self._model(), work)
         return cost, work[6]
 
@@ -491,10 +492,10 @@ class Network:
         if isinstance(X, SparseRows):
             work = self._work(X.shape[1], sparse_inputs=True)
             return float(sparse_kernels.sparse_forward_loss(
-                *X.arrays, np.ascontiguousarray(Y), weights, weighted, 0.0, self._model(),
+                *X.arrays, _kernel_array(Y), _kernel_array(weights), weighted, 0.0, self._model(),
                 work))
         work = self._work(X.shape[1])
-        return float(loop.forward_loss(np.ascontiguousarray(X), np.ascontiguousarray(Y), weights,
+        return float(loop.forward_loss(_kernel_array(X), _kernel_array(Y), _kernel_array(weights),
                                        weighted, 0.0, self._model(), work))
 
     def predict_proba(self, X):
@@ -824,6 +825,12 @@ _NO_DROPOUT = np.empty(0)
 def _keep_probabilities(rates):
     """The kernels' ``keep``: 1 - rate for each hidden layer, 1 for the inputs and outputs."""
     return np.array([1.0] + [1.0 - rate for rate in rates] + [1.0])
+
+
+def _kernel_array(array):
+    """``array`` C-contiguous and writeable, as the kernels are compiled for: a read-only array
+    is another Numba type, which would compile every kernel on its path again."""
+    return _writeable(np.ascontiguousarray(array))
 
 
 def _writeable(value):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numba.core import types
 
-from fastbp import Network, course, gradient_check
+from fastbp import MLPRegressor, Network, course, gradient_check
 from fastbp.kernels import dense, loop, optim
 
 
@@ -46,8 +46,17 @@ def test_read_only_inputs_do_not_compile_the_kernels_again(tmp_path):
     AL, caches = course.L_model_forward(X, params)
     course.L_model_backward(AL, _read_only((AL > 0.5).astype(float)), caches)
     course.update_parameters(params, {"dW1": params["W1"], "db1": params["b1"]}, 0.1)
+    # L-BFGS reaches the kernels through the loss and gradient: a regressor's targets from a
+    # read-only memmap went there as they were (scikit-learn's readonly_memmap checks)
+    y = np.memmap(tmp_path / "y.f8", dtype=np.float64, mode="w+", shape=(8,))
+    y[:] = rng.standard_normal(8)
+    y.flush()
+    y = np.memmap(tmp_path / "y.f8", dtype=np.float64, mode="r", shape=(8,))
+    weights = _read_only(np.ones(8))
+    MLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=3).fit(
+        np.asarray(X).T, y, sample_weight=weights)
     assert _readonly_signatures(loop.forward_pass, loop.train_epochs, loop.backward_pass,
-                                loop.forward_loss, dense.dense_forward,
+                                loop.forward_loss, loop.loss_and_gradient, dense.dense_forward,
                                 optim.scaled_difference) == []
 
 
