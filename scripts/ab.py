@@ -78,6 +78,9 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--seconds", type=float, default=0.05, help="length of one timed round")
     parser.add_argument("--alpha", type=float, default=0.0, help="L2 penalty of the timed fits")
+    parser.add_argument("--example-major", action="store_true",
+                        help="give X as the transpose of an example-major array (scikit-learn's "
+                             "layout): minibatches are gathered from its rows")
     options = parser.parse_args(argv)
     a, name_a = export(options.a, "a")
     b, name_b = export(options.b, "b")
@@ -85,6 +88,8 @@ def main(argv=None):
     for key in options.workload or ["tiny", "digits"]:
         workload = WORKLOADS[key]
         X, Y = make_data(workload)
+        if options.example_major:
+            X = np.ascontiguousarray(X.T).T
         probe = epoch_seconds(a, workload, X, Y, 1)
         epochs = max(1, int(options.seconds / max(probe(), 1e-9)))
         run_a = epoch_seconds(a, workload, X, Y, epochs, options.alpha)

@@ -532,6 +532,53 @@ def test_vtranspose_moves_an_lanes_by_lanes_block(dtype, rows):
     assert np.count_nonzero(target) == lanes * lanes  # nothing written elsewhere
 
 
+@numba.njit
+def _gather_transpose_block(source, rows, first, column, row_length, target, target_index,
+                            target_stride):
+    simd.vgather_transpose(source, rows, first, column, row_length, target, target_index,
+                           target_stride)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vgather_transpose_moves_picked_rows_transposed(dtype):
+    lanes = simd.lanes(np.dtype(dtype))
+    source = np.arange(1, 40 * 50 + 1, dtype=dtype)
+    rows = np.random.default_rng(0).permutation(40).astype(np.int64)
+    target = np.zeros(60 * 70, dtype)
+    _gather_transpose_block(source, rows, 2, 7, 50, target, 5, 70)
+    block = source.reshape(40, 50)[rows[2:2 + lanes], 7:7 + lanes]
+    moved = target[5:5 + 70 * lanes].reshape(lanes, 70)[:, :lanes]
+    np.testing.assert_array_equal(moved, block.T)
+    assert np.count_nonzero(target) == lanes * lanes  # nothing written elsewhere
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(m=examples, n_in=st.sampled_from([1, 3, 8, 16, 17, 33, 64]), seed=seeds)
+def test_gather_batch_copies_the_picked_examples_neuron_major(dtype, m, n_in, seed):
+    # from example-major rows (blocks transposed in registers, the rest element by element)
+    # and from neuron-major columns: the same batch, exactly
+    from fastbp.kernels import loop
+
+    rng = np.random.default_rng(seed)
+    total = m + 5
+    X_t = rng.standard_normal((total, n_in)).astype(dtype)
+    Y = rng.standard_normal((2, total)).astype(dtype)
+    weights = rng.uniform(0.5, 2.0, total).astype(dtype)
+    order = rng.permutation(total).astype(np.int64)
+    start = int(rng.integers(0, 6))
+    count = min(m, total - start)
+    want = X_t[order[start:start + count]].T
+    for rows, columns in ((X_t, np.empty((0, 0), dtype)),
+                          (np.empty((0, 0), dtype), np.ascontiguousarray(X_t.T))):
+        A0 = np.full((n_in, count), np.nan, dtype)
+        y_b = np.full((2, count), np.nan, dtype)
+        w_b = np.full(count, np.nan, dtype)
+        loop.gather_batch(rows, columns, Y, weights, True, order, start, A0, y_b, w_b)
+        np.testing.assert_array_equal(A0, want)
+        np.testing.assert_array_equal(y_b, Y[:, order[start:start + count]])
+        np.testing.assert_array_equal(w_b, weights[order[start:start + count]])
+
+
 def _lanewise(function):
     """A kernel ``(x, out)`` applying the SIMD intrinsic ``function`` to every element of x."""
 

@@ -29,6 +29,7 @@ from .dropout import draw_masks, drop_backward, drop_forward
 from .losses import (batch_loss, course_cost, course_output_gradient, output_gradient,
                      sum_of_squares)
 from .optim import SGD, apply_update
+from .simd import vector_lanes, vgather_transpose
 from .views import as_flat, matrix
 
 
@@ -209,7 +210,21 @@ def gather_batch(X_t, X, Y, weights, weighted, order, start, A0, y_b, w_b):
     n_in, m = A0.shape
     n_out = Y.shape[0]
     if X_t.shape[0] > 0:
-        for i in range(m):
+        # L x L blocks (L examples by L inputs) transposed in registers: element by element,
+        # each example's row was written down a column of A0, a store per element to another
+        # line (10% of a digits MLPClassifier epoch)
+        L = vector_lanes(A0)
+        whole_rows = m // L * L
+        whole_columns = n_in // L * L
+        flat_rows = as_flat(X_t)
+        flat_A0 = as_flat(A0)
+        for i in range(0, whole_rows, L):
+            for k in range(0, whole_columns, L):
+                vgather_transpose(flat_rows, order, start + i, k, n_in, flat_A0, k * m + i, m)
+            for k in range(whole_columns, n_in):
+                for j in range(i, i + L):
+                    A0[k, j] = X_t[order[start + j], k]
+        for i in range(whole_rows, m):
             source = order[start + i]
             for k in range(n_in):
                 A0[k, i] = X_t[source, k]

@@ -21,7 +21,8 @@ Operations (usable only inside kernels):
 * ``vfma(a, b, c)``: a * b + c, fused; ``vadd``, ``vsub``, ``vmul``, ``vdiv``, ``vmax``.
 * ``vexp(x)``, ``vlog(x)``, ``vtanh(x)``: exp and log within 1 ulp, tanh within a few (no
   vector math library is available to Numba here).
-* ``vtranspose(...)``: an L x L block moved transposed between two flat arrays.
+* ``vtranspose(...)``: an L x L block moved transposed between two flat arrays;
+  ``vgather_transpose(...)`` the same from L rows picked by an index array.
 * ``vselect_le_zero(g, x, y)`` / ``vselect_gt_zero(g, x, y)``: lane-wise x where g <= 0 (g > 0),
   else y; a NaN in g takes y.
 * ``vlane(v, j)``: lane j as a scalar; ``vsum(v)``: the sum of the lanes, in a fixed order.
@@ -361,42 +362,85 @@ def vtranspose(typingctx, source, source_index, source_stride, rows, target, tar
 
     def codegen(context, builder, signature, args):
         src, src_index, src_stride, valid, dst, dst_index, dst_stride = args
-        count = vector.lanes
         index_type = src_index.type
         valid = builder.sext(valid, index_type) if valid.type != index_type else valid
         last = builder.sub(valid, ir.Constant(index_type, 1))
-        rows = []
-        for i in range(count):
+        starts = []
+        for i in range(vector.lanes):
             row = ir.Constant(index_type, i)
             row = builder.select(builder.icmp_signed("<", row, valid), row, last)
-            at = builder.add(src_index, builder.mul(src_stride, row))
-            pointer = _element_pointer(context, builder, signature.args[0], src, at, vector)
-            rows.append(builder.load(pointer, align=vector.dtype.bitwidth // 8))
-        half = count // 2
-        while half >= 1:
-            low_mask = [j if not j & half else count + j - half for j in range(count)]
-            high_mask = [j + half if not j & half else count + j for j in range(count)]
-            for i in range(count):
-                if i & half:
-                    continue
-                a, b = rows[i], rows[i + half]
-                rows[i] = builder.shuffle_vector(
-                    a, b, ir.Constant(ir.VectorType(ir.IntType(32), count), low_mask))
-                rows[i + half] = builder.shuffle_vector(
-                    a, b, ir.Constant(ir.VectorType(ir.IntType(32), count), high_mask))
-            half //= 2
-        dst_index = builder.sext(dst_index, index_type) if dst_index.type != index_type \
-            else dst_index
-        for j in range(count):
-            at = builder.add(dst_index, builder.mul(
-                builder.sext(dst_stride, index_type) if dst_stride.type != index_type
-                else dst_stride, ir.Constant(index_type, j)))
-            pointer = _element_pointer(context, builder, signature.args[4], dst, at, vector)
-            builder.store(rows[j], pointer, align=vector.dtype.bitwidth // 8)
+            starts.append(builder.add(src_index, builder.mul(src_stride, row)))
+        _transpose_block(context, builder, signature.args[0], src, starts, signature.args[4],
+                         dst, dst_index, dst_stride, vector)
         return context.get_dummy_value()
 
     return types.none(source, source_index, source_stride, rows, target, target_index,
                       target_stride), codegen
+
+
+@intrinsic
+def vgather_transpose(typingctx, source, rows, first, column, row_length, target, target_index,
+                      target_stride):
+    """:func:`vtranspose` of the L x L block whose source vector i starts at column ``column``
+    of row ``rows[first + i]`` of ``source`` (flat, rows of ``row_length`` elements): L rows
+    picked by an index array, e.g. a shuffled minibatch's examples, moved neuron-major. All L
+    rows must exist; no bounds checks.
+    """
+    _contiguous(source)
+    _contiguous(target)
+    if source.dtype != target.dtype or not isinstance(rows, types.Array):
+        return None
+    vector = _vector_of(source)
+
+    def codegen(context, builder, signature, args):
+        src, picks, first_, column_, length, dst, dst_index, dst_stride = args
+        pick_data = context.make_array(signature.args[1])(context, builder, picks).data
+        index_type = column_.type
+        starts = []
+        for i in range(vector.lanes):
+            at = builder.add(first_, ir.Constant(first_.type, i))
+            row = builder.load(builder.gep(pick_data, [at]))
+            row = builder.sext(row, index_type) if row.type != index_type else row
+            starts.append(builder.add(builder.mul(row, length), column_))
+        _transpose_block(context, builder, signature.args[0], src, starts, signature.args[5],
+                         dst, dst_index, dst_stride, vector)
+        return context.get_dummy_value()
+
+    return types.none(source, rows, first, column, row_length, target, target_index,
+                      target_stride), codegen
+
+
+def _transpose_block(context, builder, source_type, source, starts, target_type, target,
+                     target_index, target_stride, vector):
+    """Load one vector at each of ``starts`` in ``source``, transpose the L x L block in
+    registers and store its vectors at ``target_index + j * target_stride`` of ``target``."""
+    count = vector.lanes
+    rows = []
+    for at in starts:
+        pointer = _element_pointer(context, builder, source_type, source, at, vector)
+        rows.append(builder.load(pointer, align=vector.dtype.bitwidth // 8))
+    half = count // 2
+    while half >= 1:
+        low_mask = [j if not j & half else count + j - half for j in range(count)]
+        high_mask = [j + half if not j & half else count + j for j in range(count)]
+        for i in range(count):
+            if i & half:
+                continue
+            a, b = rows[i], rows[i + half]
+            rows[i] = builder.shuffle_vector(
+                a, b, ir.Constant(ir.VectorType(ir.IntType(32), count), low_mask))
+            rows[i + half] = builder.shuffle_vector(
+                a, b, ir.Constant(ir.VectorType(ir.IntType(32), count), high_mask))
+        half //= 2
+    index_type = starts[0].type
+    target_index = (builder.sext(target_index, index_type) if target_index.type != index_type
+                    else target_index)
+    stride = (builder.sext(target_stride, index_type) if target_stride.type != index_type
+              else target_stride)
+    for j in range(count):
+        at = builder.add(target_index, builder.mul(stride, ir.Constant(index_type, j)))
+        pointer = _element_pointer(context, builder, target_type, target, at, vector)
+        builder.store(rows[j], pointer, align=vector.dtype.bitwidth // 8)
 
 
 #: exp's constants per float width: the clamp range of x (a little beyond where exp overflows
