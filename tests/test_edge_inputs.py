@@ -26,6 +26,7 @@ def _readonly_signatures(*dispatchers):
     return [sig for d in dispatchers for sig in d.signatures if any(map(read_only, sig))]
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_read_only_inputs_do_not_compile_the_kernels_again(tmp_path):
     # a read-only array reached the kernels as a new type: every kernel on its path compiled
     # again (21 s for a forward pass, minutes for a fit) and was cached a second time
