@@ -272,10 +272,14 @@ class Network:
                 self._workspaces.pop("train", None)   # its masks are laid out for the old rates
 
     def _set_rates(self, rates):
-        """Set the dropout rates, their keep probabilities and whether any unit is dropped (asked
-        before every training call: a NumPy reduction there cost microseconds per epoch)."""
+        """Set the dropout rates and the kernels' keep probabilities from them."""
         self._rates, self._keep = rates, _keep_probabilities(rates)
-        self._dropping = bool((self._keep < 1.0).any())
+
+    @property
+    def _dropping(self):
+        """Whether training drops any unit (from the rates, a tuple: no NumPy reduction in the
+        calls made before every epoch)."""
+        return any(self._rates)
 
     def _model(self, training=False):
         """The kernels' model tuple (see ``kernels.loop``); with dropout only for ``training``
@@ -786,7 +790,7 @@ class Network:
         if state.get("_optimizer") is not None:
             state["_optimizer"] = tuple(_writeable(part) for part in state["_optimizer"])
         self.__dict__.update(state)
-        # pickled before fastbp had dropout: no rates; before _dropping: rates without it
+        # pickled before fastbp had dropout: no rates
         self._set_rates(state.get("_rates", (0.0,) * (len(self.layer_dims) - 2)))
         self._lock = threading.RLock()
         self._workspaces = {}
