@@ -208,7 +208,6 @@ def gather_batch(X_t, X, Y, weights, weighted, order, start, A0, y_b, w_b):
     weights from their neuron-major arrays.
     """
     n_in, m = A0.shape
-    n_out = Y.shape[0]
     if X_t.shape[0] > 0:
         # L x L blocks (L examples by L inputs) transposed in registers: element by element,
         # each example's row was written down a column of A0, a store per element to another
@@ -229,15 +228,26 @@ def gather_batch(X_t, X, Y, weights, weighted, order, start, A0, y_b, w_b):
             for k in range(n_in):
                 A0[k, i] = X_t[source, k]
     else:
-        for k in range(n_in):
-            for i in range(m):
-                A0[k, i] = X[k, order[start + i]]
-    for i in range(m):
-        source = order[start + i]
-        for j in range(n_out):
-            y_b[j, i] = Y[j, source]
-        if weighted:
-            w_b[i] = weights[source]
+        gather_columns(X, order[start:start + m], A0)
+    gather_columns(Y, order[start:start + m], y_b)
+    if weighted:
+        for i in range(m):
+            w_b[i] = weights[order[start + i]]
+
+
+@kernel(inline=True)
+def gather_columns(source, columns, target):
+    """``target[r, i] = source[r, columns[i]]`` for every row r.
+
+    Each row is a view and each index unsigned: with a signed index Numba tests every element for
+    a negative (wrap-around) index, which took a third of the time (mnist's 784 x 256 batch: 344
+    against 249 us). ``columns`` are valid column numbers (an example order).
+    """
+    for r in range(target.shape[0]):
+        source_row = source[r]
+        target_row = target[r]
+        for i in range(columns.shape[0]):
+            target_row[i] = source_row[np.uint64(columns[i])]
 
 
 #: What :func:`train_epochs` returns when ``stop`` was set during an epoch.
