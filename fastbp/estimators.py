@@ -150,20 +150,14 @@ class _Plateau(training.Plateau):
     """scikit-learn's no-improvement count and best value (``_no_improvement_count`` and
     ``best_loss_`` / ``best_validation_score_``), kept on the estimator between calls.
 
-    ``transform``, when set for one fit, turns the network's epoch cost into scikit-learn's loss
-    before it is compared.
+    Its ``transform``, when set for one fit, turns the network's epoch cost into scikit-learn's
+    loss before it is compared.
     """
 
     def __init__(self, tol, higher_is_better):
         super().__init__(tol, higher_is_better)
-        self.transform = None
         #: "loss" (training), "validation_score" or "validation_loss"
         self.watching = None
-
-    def update(self, value):
-        if self.transform is not None:
-            value = self.transform(value)
-        return super().update(value)
 
 
 class _SquaredErrorLoss:

@@ -87,6 +87,10 @@ class Data:
 class Plateau:
     """scikit-learn's no-improvement count on a cost (lower is better) or a score (higher)."""
 
+    #: A function each value passes through before it is compared, or None (the estimators set
+    #: one for a fit, to compare scikit-learn's loss rather than the network's cost).
+    transform = None
+
     def __init__(self, tol, higher_is_better):
         self.tol = tol
         self.higher_is_better = higher_is_better
@@ -95,6 +99,8 @@ class Plateau:
 
     def update(self, value):
         """Record one epoch's value; return True if it is the best so far."""
+        if self.transform is not None:
+            value = self.transform(value)
         if self.higher_is_better:
             self.count = self.count + 1 if value < self.best + self.tol else 0
             improved = value > self.best
@@ -161,14 +167,19 @@ def run(network, data, plan, rng_state):
     hyper = plan.hyper
     learning_rate = plan.learning_rate
     validating = data.X_val is not None
-    between_epochs = (validating or plan.callbacks or plan.verbose or plan.schedule != "constant"
-                      or plan.n_iter_no_change is not None)
     plateau = None
     if plan.n_iter_no_change is not None:
         # a caller's plateau carries its best value and count over from earlier calls
         plateau = plan.plateau
         if plateau is None:
             plateau = Plateau(plan.tol, higher_is_better=validating and plan.metric == "score")
+    between_epochs = (validating or plan.callbacks or plan.verbose or plan.schedule != "constant")
+    # with nothing else to do between epochs, the kernel counts a plateau of the training cost
+    # itself and stops after the epoch that ends training (scikit-learn's default), so those
+    # epochs need no Python in between
+    counted = plateau is not None and not between_epochs and plateau.transform is None
+    plateau_array = np.zeros(4 if counted else 0)
+    between_epochs = between_epochs or (plateau is not None and not counted)
     best_theta = None
 
     # the order of examples matters only to minibatches
@@ -208,6 +219,9 @@ def run(network, data, plan, rng_state):
             # more than one scratch row (never in a forked child, see fastbp._fork)
             work = network._work(plan.batch_size, gather=not whole, inputs_by_rows=inputs_by_rows,
                                  sparse_inputs=sparse)
+            if counted:
+                plateau_array[:] = (plateau.best, plateau.count, plateau.tol,
+                                    plan.n_iter_no_change)
             started = time.perf_counter()
             status = call(
                 count, *inputs, data.Y, data.weights, data.weighted, plan.batch_size,
@@ -215,9 +229,13 @@ def run(network, data, plan, rng_state):
                 work,
                 plan.optimizer,
                 state, hyper, step,
-                costs, progress, theta_backup, state_backup, stop_flag)
+                costs, progress, theta_backup, state_backup, stop_flag, plateau_array)
             elapsed = time.perf_counter() - started
             record()
+            if counted:
+                # the epochs this call finished, even an interrupted or diverged one's
+                plateau.best = float(plateau_array[loop.PLATEAU_BEST])
+                plateau.count = int(plateau_array[loop.PLATEAU_COUNT])
             if status == loop.INTERRUPTED:
                 raise KeyboardInterrupt
             if status < 0:
@@ -232,7 +250,9 @@ def run(network, data, plan, rng_state):
             chunk = max(1, min(int(CALL_SECONDS * count / max(elapsed, 1e-9)),
                                MAX_EPOCHS_PER_CALL))
             if not between_epochs:
-                bar.update(count)
+                bar.update(status)
+                if counted and plateau.count > plan.n_iter_no_change:
+                    break
                 continue
             stop = False
             postfix = {"cost": network.history[-1]}

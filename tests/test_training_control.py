@@ -194,6 +194,44 @@ def test_n_iter_no_change_on_the_training_cost_stops_without_restoring(small_reg
     assert len(falling.history) == 15 and np.all(np.diff(falling.history) < 0)
 
 
+@pytest.mark.parametrize("batch_size", [7, None])
+def test_the_kernel_counts_the_plateau_as_python_does_in_fewer_calls(batch_size, monkeypatch,
+                                                                      rng):
+    # without validation data the compiled loop counts scikit-learn's plateau itself and runs
+    # many epochs per call; a callback brings back a call per epoch and the count in Python:
+    # both must stop after the same epoch with the same parameters, best cost and count
+    from fastbp import training
+    X, Y = _data(rng, "softmax", 3, 60)
+    calls = []
+    original = training.loop.train_epochs
+
+    def counting(*args):
+        calls.append(args[0])
+        return original(*args)
+
+    monkeypatch.setattr(training.loop, "train_epochs", counting)
+    kwargs = dict(epochs=400, batch_size=batch_size, optimizer="sgd", learning_rate=0.3,
+                  seed=2, n_iter_no_change=3, tol=1e-3)
+    results = []
+    for callbacks in ([], [lambda epoch, history: False]):
+        net = Network([4, 8, 3], activations="relu", output="softmax", seed=4)
+        plateau = Plateau(1e-3, higher_is_better=False)
+        calls.clear()
+        net.fit(X, Y, plateau=plateau, callbacks=callbacks, **kwargs)
+        stopped, first_count = len(net.history), plateau.count
+        # a second fit carries the best cost and the count over
+        net.fit(X, Y, plateau=plateau, callbacks=callbacks, **kwargs)
+        results.append((stopped, first_count, list(net.history), plateau.best, plateau.count,
+                        net.parameters, len(calls)))
+    (stopped, first_count, history, best, count, params, n_calls), python = results
+    assert 10 < stopped < 400 and first_count == 4     # a plateau stopped it, not the budget
+    assert len(history) < stopped + 400
+    assert (stopped, first_count, history, best, count) == python[:5]
+    assert best == min(history) and count > 3   # the plateau stopped the second fit too
+    assert_same_parameters(params, python[5])
+    assert python[6] == len(history) and n_calls < len(history) / 4
+
+
 # ----------------------------------------------------------------------------- callbacks, verbose
 def test_callbacks_get_epoch_and_history_and_true_stops(small_classification):
     X, Y = small_classification
@@ -403,11 +441,12 @@ def test_keyboard_interrupt_inside_a_long_epoch_keeps_the_last_whole_epoch(monke
     original = training.loop.train_epochs
 
     def kernel_seeing_ctrl_c(*args):
-        # the stop flag is the kernel's last argument: set as the waiting thread would on Ctrl-C
-        # once an epoch has completed, so the next epoch stops before its first minibatch
-        gathered.append(int(args[-4][0]))   # epochs completed before this call (progress)
+        # the stop flag is the kernel's last argument but one (the plateau's is last): set as
+        # the waiting thread would on Ctrl-C once an epoch has completed, so the next epoch
+        # stops before its first minibatch
+        gathered.append(int(args[-5][0]))   # epochs completed before this call (progress)
         if gathered[-1] == 1:
-            args[-1][0] = 1
+            args[-2][0] = 1
         return original(*args)
 
     monkeypatch.setattr(training.loop, "train_epochs", kernel_seeing_ctrl_c)

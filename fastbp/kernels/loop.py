@@ -253,11 +253,35 @@ def gather_columns(source, columns, target):
 #: What :func:`train_epochs` returns when ``stop`` was set during an epoch.
 INTERRUPTED = -(1 << 62)
 
+#: Positions in the ``plateau`` array of :func:`train_epochs`: scikit-learn's best loss and
+#: no-improvement count, its ``tol``, and the count above which training stops
+#: (``n_iter_no_change``).
+PLATEAU_BEST = 0
+PLATEAU_COUNT = 1
+PLATEAU_TOL = 2
+PLATEAU_LIMIT = 3
+
+
+@kernel(inline=True)
+def plateau_reached(plateau, cost):
+    """Count one epoch's ``cost`` into ``plateau`` (lower is better, as
+    ``fastbp.training.Plateau.update``) and tell whether training stops: more than the limit of
+    epochs in a row did not improve on the best by ``tol``. An empty ``plateau`` watches
+    nothing."""
+    if plateau.shape[0] == 0:
+        return False
+    best = plateau[PLATEAU_BEST]
+    plateau[PLATEAU_COUNT] = (plateau[PLATEAU_COUNT] + 1.0
+                              if cost > best - plateau[PLATEAU_TOL] else 0.0)
+    if cost < best:
+        plateau[PLATEAU_BEST] = cost
+    return plateau[PLATEAU_COUNT] > plateau[PLATEAU_LIMIT]
+
 
 @kernel(python=True)
 def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, order, rng_state,
                  alpha, model, work, optimizer, opt_state, hyper, step, costs, progress,
-                 theta_backup, state_backup, stop):
+                 theta_backup, state_backup, stop, plateau):
     """Run ``n_epochs`` epochs of minibatch training in one call.
 
     Parameters
@@ -294,13 +318,18 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
         Scratch for the parameters and optimizer state at the start of each epoch.
     stop : ndarray of int64, shape (1,)
         Read before every minibatch: nonzero stops the epoch (another thread sets it on Ctrl-C).
+    plateau : ndarray of float64, shape (4,) or (0,)
+        scikit-learn's no-improvement count on the epoch costs, updated after each epoch (see
+        :func:`plateau_reached`): training stops after the epoch that takes the count over the
+        limit, so that many epochs need no Python in between. Empty: no count.
 
     Returns
     -------
     int
-        ``n_epochs``; ``-(e + 1)`` if epoch ``e`` met a NaN or infinite cost, or
-        :data:`INTERRUPTED` if ``stop`` was set during it: parameters and optimizer state are then
-        restored to their values at the start of that epoch.
+        The number of epochs run: ``n_epochs``, or fewer when ``plateau`` stopped training;
+        ``-(e + 1)`` if epoch ``e`` met a NaN or infinite cost, or :data:`INTERRUPTED` if
+        ``stop`` was set during it: parameters and optimizer state are then restored to their
+        values at the start of that epoch.
     """
     dims, codes, loss, w_off, b_off, theta, keep = model
     act_off, acts, z, y_b, w_b, delta, grad, scratch = work
@@ -352,6 +381,8 @@ def train_epochs(n_epochs, X_t, X, Y, weights, weighted, batch_size, shuffle, or
             apply_update(optimizer, theta, grad, opt_state, hyper, step, scratch.shape[0] > 1)
         costs[epoch] = total / m
         progress[0] += 1
+        if plateau_reached(plateau, costs[epoch]):
+            return epoch + 1
     return n_epochs
 
 

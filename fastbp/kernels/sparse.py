@@ -33,7 +33,7 @@ from numba import prange
 from .._config import PARALLEL_MIN_ELEMENTS, kernel, parallel_kernel
 from .activations import LINEAR, SOFTMAX, activate_block
 from .dense import _softmax_columns, dense_forward, dense_input_gradients, dense_weight_gradients
-from .loop import INTERRUPTED, copy_into, output_loss, shuffle_in_place
+from .loop import INTERRUPTED, copy_into, output_loss, plateau_reached, shuffle_in_place
 from .losses import output_gradient, sum_of_squares
 from .optim import next_step_rate, update_range
 from .views import matrix
@@ -376,7 +376,7 @@ def gather_sparse_batch(indptr, indices, data, Y, weights, weighted, order, star
 @kernel(python=True)
 def sparse_train_epochs(n_epochs, rows, batch_rows, row_squares, Y, weights, weighted, batch_size,
                         shuffle, order, rng_state, alpha, model, work, optimizer, opt_state, hyper,
-                        step, costs, progress, theta_backup, state_backup, stop):
+                        step, costs, progress, theta_backup, state_backup, stop, plateau):
     """``loop.train_epochs`` on inputs given as a CSR matrix, one row per example.
 
     Parameters
@@ -390,14 +390,15 @@ def sparse_train_epochs(n_epochs, rows, batch_rows, row_squares, Y, weights, wei
         Scratch for the sums of squares of W1's rows: with an L2 penalty, each step's update
         leaves them for the next step's cost, so that the cost reads no W1.
     Y, weights, weighted, batch_size, shuffle, order, rng_state, alpha, model, work, optimizer,
-    opt_state, hyper, step, costs, progress, theta_backup, state_backup, stop
+    opt_state, hyper, step, costs, progress, theta_backup, state_backup, stop, plateau
         As ``loop.train_epochs`` (``work`` has no room for a batch of dense inputs).
 
     Returns
     -------
     int
-        As ``loop.train_epochs``: ``n_epochs``, ``-(e + 1)`` if epoch ``e`` met a NaN or
-        infinite cost, or ``loop.INTERRUPTED``.
+        As ``loop.train_epochs``: the epochs run (``n_epochs``, or fewer when ``plateau``
+        stopped training), ``-(e + 1)`` if epoch ``e`` met a NaN or infinite cost, or
+        ``loop.INTERRUPTED``.
     """
     dims, codes, loss, w_off, b_off, theta, keep = model
     act_off, acts, z, y_b, w_b, delta, grad, scratch = work
@@ -457,6 +458,8 @@ def sparse_train_epochs(n_epochs, rows, batch_rows, row_squares, Y, weights, wei
                                    opt_state, hyper, step, model, work, row_squares)
         costs[epoch] = total / m
         progress[0] += 1
+        if plateau_reached(plateau, costs[epoch]):
+            return epoch + 1
     return n_epochs
 
 
