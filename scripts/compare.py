@@ -240,8 +240,9 @@ def print_tables(report):
           "and such a row measures the machine, not the library.\n")
 
 
-#: Speed-up over the best peer each built-in workload is meant to reach (the performance issue).
-TARGETS = {"tiny": 20.0, "course": 2.0, "digits": 4.0, "mnist": 1.0}
+#: Speed-up over the best peer each built-in workload is meant to reach (issue 12's table: the
+#: fastest of lean NumPy, the reference and PyTorch, each at its faster thread count).
+TARGETS = {"tiny": 20.0, "course": 2.0, "digits": 4.0, "mnist": 1.25}
 #: The peers a target is measured against: the fastest of these, at its faster thread count.
 TARGET_PEERS = ("lean", "reference", "torch")
 

@@ -20,7 +20,8 @@ from fastbp import reference as ref
 from fastbp._sparse import SparseRows, check_sparse_inputs
 from fastbp.kernels import sparse as sparse_kernels
 
-from _helpers import assert_close, assert_grads_close, make_targets, parameters_of, tolerance
+from _helpers import (assert_close, assert_grads_close, assert_parameters_identical, make_targets,
+                      parameters_of, tolerance)
 
 DTYPES = [np.float64, np.float32]
 
@@ -167,6 +168,27 @@ def test_hold_out_and_validation_data_may_be_sparse():
     np.testing.assert_allclose(sparse.history.validation_cost, dense.history.validation_cost,
                                rtol=1e-10)
     assert sparse.history.validation_score == dense.history.validation_score
+
+
+@pytest.mark.parametrize("batch_size", [8, None])
+def test_a_sparse_fit_stops_on_a_plateau_as_a_dense_one(batch_size):
+    # the sparse epoch loop counts scikit-learn's plateau itself too: the same epoch as the
+    # count in Python (forced by a callback), and as the dense loop's on the same data
+    dims, m = [17, 5, 3], 40
+    X = sparse_inputs(dims[0], m, seed=21)
+    Y = make_targets(np.random.default_rng(22), "softmax", dims[-1], m)
+    runs = []
+    for inputs, callbacks in ((X, []), (X, [lambda epoch, history: False]), (X.toarray(), [])):
+        net = Network(dims, "relu", "softmax", seed=23)
+        net.fit(inputs, Y, epochs=400, batch_size=batch_size, learning_rate=0.5, seed=24,
+                n_iter_no_change=2, tol=1e-3, callbacks=callbacks)
+        runs.append(net)
+    kernel, python, dense = runs
+    assert 5 < len(kernel.history) < 400
+    assert list(kernel.history) == list(python.history)
+    assert_parameters_identical(kernel, python.parameters)
+    assert len(dense.history) == len(kernel.history)
+    params_close(kernel, dense, np.float64)
 
 
 @pytest.mark.parametrize("batch_size", [8, None])
