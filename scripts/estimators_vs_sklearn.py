@@ -4,7 +4,8 @@ Each fit runs in a fresh process of its own (``--worker``), the two libraries al
 at their default thread settings (no thread variable set). A worker fits once to warm up (fastbp
 compiles or loads its kernels then), then times ``--fits`` fits of ``--epochs`` epochs with
 ``tol=0`` and ``n_iter_no_change`` out of reach, so every fit runs all its epochs, and reports
-the median per epoch. The data are scikit-learn's digits (X/16) and diabetes, in float64.
+the median per epoch. The cases (``fastbp.bench.estimator_cases``, which the asv suite shares):
+scikit-learn's digits (X/16) and diabetes, in float64.
 
     python scripts/estimators_vs_sklearn.py --processes 3
 """
@@ -14,48 +15,21 @@ import pathlib
 import statistics
 import subprocess
 import sys
-import time
-import warnings
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-#: case -> (estimator, data, constructor arguments)
-CASES = {
-    "digits-adam": ("MLPClassifier", "digits",
-                    dict(hidden_layer_sizes=(64, 32), solver="adam", learning_rate_init=0.001)),
-    "digits-sgd": ("MLPClassifier", "digits",
-                   dict(hidden_layer_sizes=(64, 32), solver="sgd", learning_rate_init=0.01)),
-    "diabetes-adam": ("MLPRegressor", "diabetes",
-                      dict(hidden_layer_sizes=(32,), solver="adam", learning_rate_init=0.01)),
-}
+from fastbp.bench.estimator_cases import CASES, fit_seconds, load_data  # noqa: E402
 
 
 def worker(library, case, epochs, fits):
     """ms per epoch (median of ``fits`` fits) and the last fit's loss, in this process."""
-    from sklearn.datasets import load_diabetes, load_digits
-
-    if library == "fastbp":
-        sys.path.insert(0, str(ROOT))
-        import fastbp as module
-    else:
-        import sklearn.neural_network as module
-    name, data, arguments = CASES[case]
-    X, y = (load_digits if data == "digits" else load_diabetes)(return_X_y=True)
-    if data == "digits":
-        X = X / 16
-
-    def make(max_iter):
-        return getattr(module, name)(max_iter=max_iter, tol=0, n_iter_no_change=10**6,
-                                     random_state=0, **arguments)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")        # ConvergenceWarning: every fit stops at max_iter
-        make(3).fit(X, y)
-        seconds = []
-        for _ in range(fits):
-            started = time.perf_counter()
-            estimator = make(epochs).fit(X, y)
-            seconds.append(time.perf_counter() - started)
+    X, y = load_data(case)
+    fit_seconds(library, case, 3, X, y)    # fastbp compiles or loads its kernels here
+    seconds = []
+    for _ in range(fits):
+        elapsed, estimator = fit_seconds(library, case, epochs, X, y)
+        seconds.append(elapsed)
     return {"ms": statistics.median(seconds) / epochs * 1e3, "loss": float(estimator.loss_)}
 
 

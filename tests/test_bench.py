@@ -128,3 +128,21 @@ def test_default_threads_leave_the_pool_unset():
     assert lean_two["OPENBLAS_NUM_THREADS"] == "2" and lean_two["NUMBA_NUM_THREADS"] == "1"
     assert Runner("L_layer_model", 1).environment()["NUMBA_NUM_THREADS"] == "1"
     assert Runner("numpy", 2).environment()["OPENBLAS_NUM_THREADS"] == "2"
+
+
+@pytest.mark.parametrize("case", ["digits-sgd", "diabetes-adam"])
+def test_the_estimator_cases_fit_every_epoch_on_the_same_arguments(case):
+    # issue 12's estimator table times whole fits per epoch: both libraries must run exactly the
+    # epochs asked for, from the same arguments, to comparable losses
+    from fastbp.bench import estimator_cases
+    X, y = estimator_cases.load_data(case)
+    losses = []
+    for library in estimator_cases.LIBRARIES:
+        seconds, estimator = estimator_cases.fit_seconds(library, case, 4, X, y)
+        assert seconds > 0 and estimator.n_iter_ == 4 and len(estimator.loss_curve_) == 4
+        assert estimator.get_params()["hidden_layer_sizes"] == \
+            estimator_cases.CASES[case][2]["hidden_layer_sizes"]
+        losses.append(estimator.loss_)
+    assert losses[0] == pytest.approx(losses[1], rel=0.2)
+    with pytest.raises(ValueError, match="library"):
+        estimator_cases.make_estimator("torch", case, 4)

@@ -20,6 +20,8 @@ course_loop
     :mod:`fastbp.course`'s, and ``fastbp.course.L_layer_model``, timed per iteration.
 peers
     The same training written with PyTorch and with scikit-learn.
+estimator_cases
+    fastbp's estimators beside scikit-learn's on the same arguments (issue 12's estimator table).
 runner
     Each implementation in its own process with explicit thread settings
     (``python -m fastbp.bench.runner``): :class:`~fastbp.bench.runner.Runner`,
