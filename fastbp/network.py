@@ -490,17 +490,22 @@ class Network:
         return self._cost(X, Y)
 
     @_serialized
-    def _cost(self, X, Y, weights=None):
+    def _cost(self, X, Y, weights=None, outputs=False):
+        """The mean loss on checked data; with ``outputs``, also a view of the output
+        activations of that pass (valid until the next pass in the same workspace)."""
         weighted = weights is not None
         weights = weights if weighted else np.empty(0, self.dtype)
         if isinstance(X, SparseRows):
             work = self._work(X.shape[1], sparse_inputs=True)
-            return float(sparse_kernels.sparse_forward_loss(
+            cost = float(sparse_kernels.sparse_forward_loss(
                 *X.arrays, _kernel_array(Y), _kernel_array(weights), weighted, 0.0, self._model(),
                 work))
-        work = self._work(X.shape[1])
-        return float(loop.forward_loss(_kernel_array(X), _kernel_array(Y), _kernel_array(weights),
-                                       weighted, 0.0, self._model(), work))
+        else:
+            work = self._work(X.shape[1])
+            cost = float(loop.forward_loss(_kernel_array(X), _kernel_array(Y),
+                                           _kernel_array(weights), weighted, 0.0, self._model(),
+                                           work))
+        return (cost, self._output(work, X.shape[1])) if outputs else cost
 
     def predict_proba(self, X):
         """Output probabilities, shape (n_L, m), for a sigmoid or softmax output."""

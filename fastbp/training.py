@@ -114,13 +114,18 @@ class Plateau:
 
 def score(network, X, Y, weights=None):
     """Accuracy (sigmoid/softmax output) or R² (linear or exp output) of ``network`` on
-    neuron-major data.
+    neuron-major data (see :func:`score_outputs`)."""
+    return score_outputs(network.output, network.forward(X), Y, weights)
+
+
+def score_outputs(output, AL, Y, weights=None):
+    """Accuracy (``output`` sigmoid or softmax) or R² (linear or exp) of a network's outputs
+    ``AL`` (n_L, m) against the targets ``Y`` (n_L, m).
 
     Multi-output sigmoid accuracy counts an example right only if all its labels are (subset
     accuracy, as scikit-learn). R² is averaged uniformly over outputs.
     """
-    AL = network.forward(X)
-    if network.output in ("linear", "exp"):
+    if output in ("linear", "exp"):
         # outputs that overflow (a diverging fit) score NaN or -inf, without numpy's warnings
         with np.errstate(over="ignore", invalid="ignore"):
             residual = np.average((Y - AL) ** 2, axis=1, weights=weights)
@@ -130,7 +135,7 @@ def score(network, X, Y, weights=None):
             r2 = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1),
                           np.where(residual > 0, 0.0, 1.0))
         return float(r2.mean())
-    if network.output == "softmax":
+    if output == "softmax":
         right = AL.argmax(axis=0) == Y.argmax(axis=0)
     else:
         right = ((AL > 0.5) == (Y > 0.5)).all(axis=0)
@@ -257,10 +262,11 @@ def run(network, data, plan, rng_state):
             stop = False
             postfix = {"cost": network.history[-1]}
             if validating:
-                network.history.validation_cost.append(
-                    network._cost(data.X_val, data.Y_val, data.weights_val))
+                # one forward pass gives both: the score reads the outputs the cost left
+                cost, AL = network._cost(data.X_val, data.Y_val, data.weights_val, outputs=True)
+                network.history.validation_cost.append(cost)
                 network.history.validation_score.append(
-                    score(network, data.X_val, data.Y_val, data.weights_val))
+                    score_outputs(network.output, AL, data.Y_val, data.weights_val))
                 postfix["val_cost"] = network.history.validation_cost[-1]
                 postfix["val_score"] = network.history.validation_score[-1]
             if plan.schedule == "invscaling":
