@@ -114,32 +114,47 @@ class Plateau:
 
 def score(network, X, Y, weights=None):
     """Accuracy (sigmoid/softmax output) or R² (linear or exp output) of ``network`` on
-    neuron-major data (see :func:`score_outputs`)."""
-    return score_outputs(network.output, network.forward(X), Y, weights)
+    neuron-major data (see :class:`Scorer`)."""
+    return Scorer(network.output, Y, weights)(network.forward(X))
 
 
-def score_outputs(output, AL, Y, weights=None):
+class Scorer:
     """Accuracy (``output`` sigmoid or softmax) or R² (linear or exp) of a network's outputs
-    ``AL`` (n_L, m) against the targets ``Y`` (n_L, m).
+    against the targets ``Y`` (n_L, m), with sample ``weights`` or None.
 
     Multi-output sigmoid accuracy counts an example right only if all its labels are (subset
-    accuracy, as scikit-learn). R² is averaged uniformly over outputs.
+    accuracy, as scikit-learn). R² is averaged uniformly over outputs. What depends on the
+    targets alone (their classes, or their spread for R²) is computed once: a fit with
+    validation data scores the same targets after every epoch.
     """
-    if output in ("linear", "exp"):
-        # outputs that overflow (a diverging fit) score NaN or -inf, without numpy's warnings
-        with np.errstate(over="ignore", invalid="ignore"):
-            residual = np.average((Y - AL) ** 2, axis=1, weights=weights)
-        spread = np.average((Y - np.average(Y, axis=1, weights=weights)[:, None]) ** 2, axis=1,
-                            weights=weights)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1),
-                          np.where(residual > 0, 0.0, 1.0))
-        return float(r2.mean())
-    if output == "softmax":
-        right = AL.argmax(axis=0) == Y.argmax(axis=0)
-    else:
-        right = ((AL > 0.5) == (Y > 0.5)).all(axis=0)
-    return float(np.average(right, weights=weights))
+
+    def __init__(self, output, Y, weights=None):
+        self.output = output
+        self.Y = Y
+        self.weights = weights
+        if output in ("linear", "exp"):
+            self.spread = np.average((Y - np.average(Y, axis=1, weights=weights)[:, None]) ** 2,
+                                     axis=1, weights=weights)
+        elif output == "softmax":
+            self.truth = Y.argmax(axis=0)
+        else:
+            self.truth = Y > 0.5
+
+    def __call__(self, AL):
+        """The score of the outputs ``AL`` (n_L, m), a float."""
+        if self.output in ("linear", "exp"):
+            spread = self.spread
+            # outputs that overflow (a diverging fit) score NaN or -inf, without numpy's warnings
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                residual = np.average((self.Y - AL) ** 2, axis=1, weights=self.weights)
+                r2 = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1),
+                              np.where(residual > 0, 0.0, 1.0))
+            return float(r2.mean())
+        if self.output == "softmax":
+            right = AL.argmax(axis=0) == self.truth
+        else:
+            right = ((AL > 0.5) == self.truth).all(axis=0)
+        return float(np.average(right, weights=self.weights))
 
 
 def run(network, data, plan, rng_state):
@@ -172,6 +187,7 @@ def run(network, data, plan, rng_state):
     hyper = plan.hyper
     learning_rate = plan.learning_rate
     validating = data.X_val is not None
+    scorer = Scorer(network.output, data.Y_val, data.weights_val) if validating else None
     plateau = None
     if plan.n_iter_no_change is not None:
         # a caller's plateau carries its best value and count over from earlier calls
@@ -265,8 +281,7 @@ def run(network, data, plan, rng_state):
                 # one forward pass gives both: the score reads the outputs the cost left
                 cost, AL = network._cost(data.X_val, data.Y_val, data.weights_val, outputs=True)
                 network.history.validation_cost.append(cost)
-                network.history.validation_score.append(
-                    score_outputs(network.output, AL, data.Y_val, data.weights_val))
+                network.history.validation_score.append(scorer(AL))
                 postfix["val_cost"] = network.history.validation_cost[-1]
                 postfix["val_score"] = network.history.validation_score[-1]
             if plan.schedule == "invscaling":

@@ -238,11 +238,11 @@ def make_trainer(implementation, workload, dtype=None, seed=0, learning_rate=LEA
 def score_outputs(outputs, Y, output):
     """Accuracy (sigmoid or softmax output) or R² (linear output) of output activations.
 
-    The same rule as :func:`fastbp.training.score`: a softmax example is right when the largest
-    output is its class, a sigmoid example when every label is on the right side of 0.5 (subset
-    accuracy); R² is averaged uniformly over the outputs. R² does not change when the targets and
-    predictions are shifted and scaled alike, so standardized targets give the R² of the
-    original ones.
+    :class:`fastbp.training.Scorer`'s rule, in float64 whatever the peer's dtype: a softmax
+    example is right when the largest output is its class, a sigmoid example when every label is
+    on the right side of 0.5 (subset accuracy); R² is averaged uniformly over the outputs. R² does
+    not change when the targets and predictions are shifted and scaled alike, so standardized
+    targets give the R² of the original ones.
 
     Parameters
     ----------
@@ -253,16 +253,10 @@ def score_outputs(outputs, Y, output):
     -------
     float
     """
+    from ..training import Scorer
+
     outputs, Y = np.asarray(outputs, dtype=np.float64), np.asarray(Y, dtype=np.float64)
-    if output == "softmax":
-        return float(np.mean(outputs.argmax(axis=0) == Y.argmax(axis=0)))
-    if output == "sigmoid":
-        return float(np.mean(((outputs > 0.5) == (Y > 0.5)).all(axis=0)))
-    residual = ((Y - outputs) ** 2).sum(axis=1)
-    spread = ((Y - Y.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
-    r2 = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1),
-                  np.where(residual > 0, 0.0, 1.0))
-    return float(r2.mean())
+    return Scorer(output, Y)(outputs)
 
 
 def measure_epoch_seconds(trainer, target_seconds=1.5, repeat=5):
