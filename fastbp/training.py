@@ -133,8 +133,10 @@ class Scorer:
         self.Y = Y
         self.weights = weights
         if output in ("linear", "exp"):
-            self.spread = np.average((Y - np.average(Y, axis=1, weights=weights)[:, None]) ** 2,
-                                     axis=1, weights=weights)
+            spread = np.average((Y - np.average(Y, axis=1, weights=weights)[:, None]) ** 2,
+                                axis=1, weights=weights)
+            self.varies = spread > 0
+            self.spread = np.where(self.varies, spread, 1)
         elif output == "softmax":
             self.truth = Y.argmax(axis=0)
         else:
@@ -142,19 +144,23 @@ class Scorer:
 
     def __call__(self, AL):
         """The score of the outputs ``AL`` (n_L, m), a float."""
+        # (means rather than np.average without weights: the same sums, a third of the time of
+        # a diabetes regressor's 21 us score, which early stopping pays every epoch)
         if self.output in ("linear", "exp"):
-            spread = self.spread
             # outputs that overflow (a diverging fit) score NaN or -inf, without numpy's warnings
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                residual = np.average((self.Y - AL) ** 2, axis=1, weights=self.weights)
-                r2 = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1),
+            with np.errstate(over="ignore", invalid="ignore"):
+                squares = (self.Y - AL) ** 2
+                residual = (squares.mean(axis=1) if self.weights is None
+                            else np.average(squares, axis=1, weights=self.weights))
+                r2 = np.where(self.varies, 1 - residual / self.spread,
                               np.where(residual > 0, 0.0, 1.0))
             return float(r2.mean())
         if self.output == "softmax":
             right = AL.argmax(axis=0) == self.truth
         else:
             right = ((AL > 0.5) == self.truth).all(axis=0)
-        return float(np.average(right, weights=self.weights))
+        return float(right.mean() if self.weights is None
+                     else np.average(right, weights=self.weights))
 
 
 def run(network, data, plan, rng_state):
