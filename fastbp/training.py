@@ -200,10 +200,12 @@ def run(network, data, plan, rng_state):
         plateau = plan.plateau
         if plateau is None:
             plateau = Plateau(plan.tol, higher_is_better=validating and plan.metric == "score")
-    between_epochs = (validating or plan.callbacks or plan.verbose or plan.schedule != "constant")
+    between_epochs = (validating or plan.callbacks or plan.verbose
+                      or plan.schedule == "invscaling")
     # with nothing else to do between epochs, the kernel counts a plateau of the training cost
-    # itself and stops after the epoch that ends training (scikit-learn's default), so those
-    # epochs need no Python in between
+    # itself (scikit-learn's default) and returns after the epoch that takes the count over the
+    # limit: training ends there, or an adaptive rate is lowered and it goes on. The epochs in
+    # between need no Python.
     counted = plateau is not None and not between_epochs and plateau.transform is None
     plateau_array = np.zeros(4 if counted else 0)
     between_epochs = between_epochs or (plateau is not None and not counted)
@@ -274,11 +276,18 @@ def run(network, data, plan, rng_state):
                 _stop_diverged(network, plan, recorded, validating, best_theta is not None)
                 bar.update(1)
                 break
-            chunk = max(1, min(int(CALL_SECONDS * count / max(elapsed, 1e-9)),
+            # (from the epochs run: a plateau may have ended the call early)
+            chunk = max(1, min(int(CALL_SECONDS * status / max(elapsed, 1e-9)),
                                MAX_EPOCHS_PER_CALL))
             if not between_epochs:
                 bar.update(status)
                 if counted and plateau.count > plan.n_iter_no_change:
+                    # the kernel stopped on a plateau: an adaptive rate is lowered here (a
+                    # division in Python, as below: fast-math kernels would multiply by 0.2)
+                    if plan.schedule == "adaptive" and learning_rate > ADAPTIVE_FLOOR:
+                        learning_rate /= 5.0
+                        plateau.count = 0
+                        continue
                     break
                 continue
             stop = False

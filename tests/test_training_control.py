@@ -194,9 +194,10 @@ def test_n_iter_no_change_on_the_training_cost_stops_without_restoring(small_reg
     assert len(falling.history) == 15 and np.all(np.diff(falling.history) < 0)
 
 
-@pytest.mark.parametrize("batch_size", [7, None])
-def test_the_kernel_counts_the_plateau_as_python_does_in_fewer_calls(batch_size, monkeypatch,
-                                                                      rng):
+@pytest.mark.parametrize("batch_size,schedule", [(7, "constant"), (None, "constant"),
+                                                  (7, "adaptive")])
+def test_the_kernel_counts_the_plateau_as_python_does_in_fewer_calls(batch_size, schedule,
+                                                                      monkeypatch, rng):
     # without validation data the compiled loop counts scikit-learn's plateau itself and runs
     # many epochs per call; a callback brings back a call per epoch and the count in Python:
     # both must stop after the same epoch with the same parameters, best cost and count
@@ -211,7 +212,7 @@ def test_the_kernel_counts_the_plateau_as_python_does_in_fewer_calls(batch_size,
 
     monkeypatch.setattr(training.loop, "train_epochs", counting)
     kwargs = dict(epochs=400, batch_size=batch_size, optimizer="sgd", learning_rate=0.3,
-                  seed=2, n_iter_no_change=3, tol=1e-3)
+                  seed=2, n_iter_no_change=3, tol=1e-3, learning_rate_schedule=schedule)
     results = []
     for callbacks in ([], [lambda epoch, history: False]):
         net = Network([4, 8, 3], activations="relu", output="softmax", seed=4)
@@ -222,14 +223,17 @@ def test_the_kernel_counts_the_plateau_as_python_does_in_fewer_calls(batch_size,
         # a second fit carries the best cost and the count over
         net.fit(X, Y, plateau=plateau, callbacks=callbacks, **kwargs)
         results.append((stopped, first_count, list(net.history), plateau.best, plateau.count,
-                        net.parameters, len(calls)))
-    (stopped, first_count, history, best, count, params, n_calls), python = results
+                        net.learning_rate_, net.parameters, len(calls)))
+    (stopped, first_count, history, best, count, rate, params, n_calls), python = results
     assert 10 < stopped < 400 and first_count == 4     # a plateau stopped it, not the budget
     assert len(history) < stopped + 400
-    assert (stopped, first_count, history, best, count) == python[:5]
+    assert (stopped, first_count, history, best, count, rate) == python[:6]
     assert best == min(history) and count > 3   # the plateau stopped the second fit too
-    assert_same_parameters(params, python[5])
-    assert python[6] == len(history) and n_calls < len(history) / 4
+    if schedule == "adaptive":
+        # plateaus divided the rate by 5 until it reached scikit-learn's floor
+        assert rate <= training.ADAPTIVE_FLOOR < 5 * rate
+    assert_same_parameters(params, python[6])
+    assert python[7] == len(history) and n_calls < len(history) / 4
 
 
 # ----------------------------------------------------------------------------- callbacks, verbose
