@@ -144,8 +144,8 @@ class Scorer:
 
     def __call__(self, AL):
         """The score of the outputs ``AL`` (n_L, m), a float."""
-        # (means rather than np.average without weights: the same sums, a third of the time of
-        # a diabetes regressor's 21 us score, which early stopping pays every epoch)
+        # means rather than np.average without weights: the same sums, and a diabetes
+        # regressor's score, which early stopping pays every epoch, in 14.5 us rather than 21
         if self.output in ("linear", "exp"):
             # outputs that overflow (a diverging fit) score NaN or -inf, without numpy's warnings
             with np.errstate(over="ignore", invalid="ignore"):
