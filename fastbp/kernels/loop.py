@@ -235,7 +235,7 @@ def gather_batch(X_t, X, Y, weights, weighted, order, start, A0, y_b, w_b):
             w_b[i] = weights[order[start + i]]
 
 
-@kernel(inline=True)
+@kernel(inline="ir")   # inlined as Numba IR: a compile unit of its own cost 0.07 s of a first fit
 def gather_columns(source, columns, target):
     """``target[r, i] = source[r, columns[i]]`` for every row r.
 
@@ -262,7 +262,7 @@ PLATEAU_TOL = 2
 PLATEAU_LIMIT = 3
 
 
-@kernel(inline=True)
+@kernel(inline="ir")   # (as gather_columns: 0.06 s of a first fit as a compile unit)
 def plateau_reached(plateau, cost):
     """Count one epoch's ``cost`` into ``plateau`` (lower is better, as
     ``fastbp.training.Plateau.update``) and tell whether training stops: more than the limit of
