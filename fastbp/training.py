@@ -112,12 +112,6 @@ class Plateau:
         return improved
 
 
-def score(network, X, Y, weights=None):
-    """Accuracy (sigmoid/softmax output) or R² (linear or exp output) of ``network`` on
-    neuron-major data (see :class:`Scorer`)."""
-    return Scorer(network.output, Y, weights)(network.forward(X))
-
-
 class Scorer:
     """Accuracy (``output`` sigmoid or softmax) or R² (linear or exp) of a network's outputs
     against the targets ``Y`` (n_L, m), with sample ``weights`` or None.
@@ -282,13 +276,11 @@ def run(network, data, plan, rng_state):
             if not between_epochs:
                 bar.update(status)
                 if counted and plateau.count > plan.n_iter_no_change:
-                    # the kernel stopped on a plateau: an adaptive rate is lowered here (a
-                    # division in Python, as below: fast-math kernels would multiply by 0.2)
-                    if plan.schedule == "adaptive" and learning_rate > ADAPTIVE_FLOOR:
-                        learning_rate /= 5.0
-                        plateau.count = 0
-                        continue
-                    break
+                    # the kernel stopped on a plateau (an adaptive rate is lowered here, in
+                    # Python: fast-math kernels would multiply by 0.2, not divide by 5)
+                    learning_rate, stop = _after_plateau(plan, plateau, learning_rate)
+                    if stop:
+                        break
                 continue
             stop = False
             postfix = {"cost": network.history[-1]}
@@ -311,11 +303,7 @@ def run(network, data, plan, rng_state):
                 if plateau.update(watched) and plan.restore_best:
                     best_theta = network._theta.copy()
                 if plateau.count > plan.n_iter_no_change:
-                    if plan.schedule == "adaptive" and learning_rate > ADAPTIVE_FLOOR:
-                        learning_rate /= 5.0
-                        plateau.count = 0
-                    else:
-                        stop = True
+                    learning_rate, stop = _after_plateau(plan, plateau, learning_rate)
             for callback in plan.callbacks:
                 if callback(recorded - 1, network.history):
                     stop = True
@@ -333,6 +321,16 @@ def run(network, data, plan, rng_state):
     if best_theta is not None:
         network._theta[:] = best_theta
     return recorded
+
+
+def _after_plateau(plan, plateau, learning_rate):
+    """scikit-learn's rule once the no-improvement count passes ``n_iter_no_change``: an
+    adaptive rate above its floor is divided by 5 and the count starts again; otherwise training
+    stops. Returns the learning rate and whether to stop."""
+    if plan.schedule == "adaptive" and learning_rate > ADAPTIVE_FLOOR:
+        plateau.count = 0
+        return learning_rate / 5.0, False
+    return learning_rate, True
 
 
 def _stop_diverged(network, plan, completed, validating, restoring):
