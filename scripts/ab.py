@@ -70,6 +70,19 @@ def epoch_seconds(package, workload, X, Y, epochs, alpha=0.0):
     return run
 
 
+def calibrate(package, workload, X, Y, seconds):
+    """Epochs for a round of about ``seconds``: a fit's fixed cost (validation, a first call)
+    is ~0.1 ms, more than a whole 20-10-1 epoch, so one probe of a single epoch would size the
+    rounds by that cost (23 epochs where 10000 were meant); the probe grows until the fixed cost
+    is a small part of it."""
+    epochs = 1
+    while True:
+        per_epoch = epoch_seconds(package, workload, X, Y, epochs)()
+        if per_epoch * epochs >= seconds / 10 or epochs >= 10**6:
+            return max(1, int(seconds / per_epoch))
+        epochs *= 10
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--a", default="HEAD", help="git revision of version A (. = worktree)")
@@ -90,8 +103,7 @@ def main(argv=None):
         X, Y = make_data(workload)
         if options.example_major:
             X = np.ascontiguousarray(X.T).T
-        probe = epoch_seconds(a, workload, X, Y, 1)
-        epochs = max(1, int(options.seconds / max(probe(), 1e-9)))
+        epochs = calibrate(a, workload, X, Y, options.seconds)
         run_a = epoch_seconds(a, workload, X, Y, epochs, options.alpha)
         run_b = epoch_seconds(b, workload, X, Y, epochs, options.alpha)
         ratios, times_a, times_b = [], [], []
