@@ -19,7 +19,7 @@ parallel tasks, so the result never depends on the thread count. Short sums and 
 skip all this for :func:`direct_product`'s plain vector loops.
 """
 from .._config import kernel
-from .simd import (vadd, vector_lanes, vfma, vload, vload_part, vsplat, vsplat_at, vstore,
+from .simd import (vadd, vector_lanes, vfma, vload, vload_part, vsplat_at, vstore,
                    vstore_part, vtranspose, vzeros)
 from .views import as_flat
 
@@ -324,8 +324,8 @@ def _sweep(flat_A, a0, a1, a2, a3, a_k_step, flat_B, at, ldb, K, rows, vectors, 
     ``vectors`` vectors of B' from ``at`` on.
 
     ``rows`` and ``vectors`` are constants at every call site, so LLVM folds the loop's tests
-    away: tested inside the loop, which LLVM did not unswitch, they cost the 20-10-1 network's
-    products a test and a mask per vector per k."""
+    away, and opA's layout is a step rather than a branch: tested inside the loop, which LLVM did
+    not unswitch, they cost the 20-10-1 network's products a test and a mask per vector per k."""
     L = vector_lanes(flat_B)
     c00 = c01 = c02 = c03 = c10 = c11 = c12 = c13 = zero
     c20 = c21 = c22 = c23 = c30 = c31 = c32 = c33 = zero
@@ -429,6 +429,9 @@ def direct_product(A, a_trans, B, b_trans, C, c_trans, r_start, r_stop, c_start,
     into ``scratch`` (L x L blocks in registers) and then takes the same path; a longer one, a
     block of at most :data:`DOT_MAX_ROWS` rows, or a transposed C takes dot products of two
     contiguous rows, which LLVM vectorizes.
+
+    Inlined into :func:`block_product`, its only caller: a product small enough for these loops
+    is short enough for a call's cost (its arguments are some fifty words on the stack) to show.
     """
     L = vector_lanes(C)
     K = A.shape[0] if a_trans else A.shape[1]

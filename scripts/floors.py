@@ -1,0 +1,175 @@
+#!/usr/bin/env python
+"""How fast an epoch's matrix products alone can run here, beside the budget a target leaves.
+
+For each workload this lists the products of one epoch of plain SGD (per minibatch and layer:
+``Z = W · A_prev``, ``dW = dZ · A_prevᵀ``, and below the output layer ``dA_prev = Wᵀ · dZ``) and
+times each shape with NumPy's OpenBLAS and with ``torch.mm`` (when torch imports), each library and
+thread count (1 and 2) in a fresh process of its own, operands preallocated, outputs written in
+place, best of ``--repeat`` timings of a calibrated loop. The **products floor** is the sum over
+the epoch of the fastest of those four for each shape: an epoch of that math cannot be faster than
+its products are computed by the best libraries on this machine, whatever else it does. The
+**FLOP floor** is the epoch's multiply-adds at the 2-thread OpenBLAS peak on a 2048² product
+(``compare.py``'s peak): the bound of any implementation that runs at that peak on every shape.
+
+With ``--compare-json`` (``scripts/compare.py --json``, run just before on the same machine) each
+workload also gets its **budget**: the best peer's epoch divided by issue 12's target, the time a
+fastbp epoch must reach. A products floor above the budget means the target cannot be met by
+computing the same products, however the rest of the epoch is written; the call overhead that
+the library timings carry (about 1-3 us a call) makes the products floor meaningless for the
+small networks (tiny, digits), whose products fastbp already computes faster than these calls.
+
+    python scripts/compare.py --workloads course mnist --json /tmp/compare.json
+    python scripts/floors.py --workloads course mnist --compare-json /tmp/compare.json
+"""
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from fastbp.bench.workloads import WORKLOADS  # noqa: E402
+
+#: issue 12's targets: best peer / fastbp
+TARGETS = {"tiny": 20.0, "course": 2.0, "digits": 4.0, "mnist": 1.25}
+LIBRARIES = ("numpy", "torch")
+
+
+def epoch_products(workload):
+    """``{(rows, depth, cols, a_transposed, b_transposed): count}`` of one epoch's products."""
+    dims, m = workload.layer_dims, workload.m
+    batch = workload.batch_size or m
+    sizes = [batch] * (m // batch) + ([m % batch] if m % batch else [])
+    products = {}
+    for b in sizes:
+        for l in range(1, len(dims)):
+            n, n_prev = dims[l], dims[l - 1]
+            shapes = [(n, n_prev, b, False, False),      # Z = W · A_prev
+                      (n, b, n_prev, False, True)]       # dW = dZ · A_prevᵀ
+            if l > 1:
+                shapes.append((n_prev, n, b, True, False))   # dA_prev = Wᵀ · dZ
+            for shape in shapes:
+                products[shape] = products.get(shape, 0) + 1
+    return products
+
+
+def worker(library, threads, dtype, shapes, repeat):
+    """Best seconds of each product shape, with ``library`` at ``threads`` threads."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    if library == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    results = []
+    for rows, depth, cols, a_t, b_t in shapes:
+        A = rng.random((depth, rows) if a_t else (rows, depth)).astype(dtype)
+        B = rng.random((cols, depth) if b_t else (depth, cols)).astype(dtype)
+        C = np.empty((rows, cols), dtype)
+        opA, opB = (A.T if a_t else A), (B.T if b_t else B)
+        if library == "torch":
+            tA, tB, tC = (torch.from_numpy(x) for x in (A, B, C))
+            opA, opB = (tA.T if a_t else tA), (tB.T if b_t else tB)
+
+            def product():
+                torch.mm(opA, opB, out=tC)
+        else:
+            def product():
+                np.matmul(opA, opB, out=C)
+        product()
+        calls = 1
+        while True:      # a loop of about 20 ms per timing
+            started = time.perf_counter()
+            for _ in range(calls):
+                product()
+            if time.perf_counter() - started > 0.02:
+                break
+            calls *= 4
+        best = float("inf")
+        for _ in range(repeat):
+            started = time.perf_counter()
+            for _ in range(calls):
+                product()
+            best = min(best, (time.perf_counter() - started) / calls)
+        results.append(best)
+    return results
+
+
+def run_worker(library, threads, dtype, shapes, repeat):
+    """:func:`worker` in a fresh process with its library's thread variables set."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads if library == "numpy" else 1),
+               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    task = json.dumps({"library": library, "threads": threads, "dtype": dtype,
+                       "shapes": shapes, "repeat": repeat})
+    done = subprocess.run([sys.executable, __file__, "--worker", task], env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"  {library} ({threads} threads) skipped: {done.stderr.strip().splitlines()[-1]}",
+              file=sys.stderr)
+        return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def best_peer(compare, name):
+    """(label, seconds) of the fastest of lean, reference and torch in a compare.py JSON."""
+    for entry in compare["workloads"]:
+        if entry["workload"]["name"] == name:
+            peers = [r for r in entry["results"] if r["implementation"] in
+                     ("lean", "reference", "torch") and r.get("median")]
+            if peers:
+                best = min(peers, key=lambda r: r["median"])
+                return f"{best['implementation']} ({best['threads']} thr)", best["median"]
+    return None, None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workloads", nargs="+", default=["course", "mnist"],
+                        choices=sorted(WORKLOADS))
+    parser.add_argument("--compare-json", help="scripts/compare.py --json output of this machine")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    if options.worker:
+        task = json.loads(options.worker)
+        shapes = [tuple(shape) for shape in task["shapes"]]
+        print(json.dumps(worker(task["library"], task["threads"], task["dtype"], shapes,
+                                task["repeat"])))
+        return 0
+    compare = json.load(open(options.compare_json)) if options.compare_json else None
+    print("| workload | products floor | FLOP floor | best peer | budget (peer / target) "
+          "| products floor / budget |")
+    print("|---|---|---|---|---|---|")
+    for name in options.workloads:
+        workload = WORKLOADS[name]
+        products = epoch_products(workload)
+        shapes = sorted(products)
+        timings = [run_worker(library, threads, workload.dtype, shapes, options.repeat)
+                   for library in LIBRARIES for threads in (1, 2)]
+        timings = [t for t in timings if t is not None]
+        floor = sum(products[shape] * min(t[i] for t in timings)
+                    for i, shape in enumerate(shapes))
+        macs = sum(count * rows * depth * cols
+                   for (rows, depth, cols, _, _), count in products.items())
+        flop_floor = "-"
+        if compare:
+            peak = compare["peaks"]["start"].get(f"{workload.dtype}/2", {}).get("best")
+            if peak:
+                flop_floor = f"{2 * macs / (peak * 1e9) * 1e3:.3f} ms"
+        label, peer = best_peer(compare, name) if compare else (None, None)
+        if peer:
+            budget = peer / TARGETS[name]
+            print(f"| {name} | {floor * 1e3:.3f} ms | {flop_floor} | {label} {peer * 1e3:.3f} ms "
+                  f"| {budget * 1e3:.3f} ms | {floor / budget:.2f} |")
+        else:
+            print(f"| {name} | {floor * 1e3:.3f} ms | {flop_floor} | - | - | - |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
