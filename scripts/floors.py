@@ -32,29 +32,11 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fastbp.bench.workloads import WORKLOADS  # noqa: E402
+from fastbp.bench.workloads import WORKLOADS, epoch_products  # noqa: E402
 
 #: issue 12's targets: best peer / fastbp
 TARGETS = {"tiny": 20.0, "course": 2.0, "digits": 4.0, "mnist": 1.25}
 LIBRARIES = ("numpy", "torch")
-
-
-def epoch_products(workload):
-    """``{(rows, depth, cols, a_transposed, b_transposed): count}`` of one epoch's products."""
-    dims, m = workload.layer_dims, workload.m
-    batch = workload.batch_size or m
-    sizes = [batch] * (m // batch) + ([m % batch] if m % batch else [])
-    products = {}
-    for b in sizes:
-        for l in range(1, len(dims)):
-            n, n_prev = dims[l], dims[l - 1]
-            shapes = [(n, n_prev, b, False, False),      # Z = W · A_prev
-                      (n, b, n_prev, False, True)]       # dW = dZ · A_prevᵀ
-            if l > 1:
-                shapes.append((n_prev, n, b, True, False))   # dA_prev = Wᵀ · dZ
-            for shape in shapes:
-                products[shape] = products.get(shape, 0) + 1
-    return products
 
 
 def worker(library, threads, dtype, shapes, repeat):

@@ -146,3 +146,23 @@ def test_the_estimator_cases_fit_every_epoch_on_the_same_arguments(case):
     assert losses[0] == pytest.approx(losses[1], rel=0.2)
     with pytest.raises(ValueError, match="library"):
         estimator_cases.make_estimator("torch", case, 4)
+
+
+@pytest.mark.parametrize("spec", ["20-10-1:m=64:batch=full", "64-128-10:softmax:m=1797:batch=64",
+                                  "12288-20-7-5-1:m=209:batch=full", "7-5-3-2:m=50:batch=16"])
+def test_epoch_products_are_the_flops_of_an_epoch(spec):
+    """scripts/floors.py times these products: they must be the epoch's, shape for shape. Their
+    multiply-adds add up to flops_per_epoch; a last, partial minibatch has shapes of its own, and
+    the first layer has no input gradient."""
+    workload = workloads.parse_workload(spec)
+    products = workloads.epoch_products(workload)
+    macs = sum(count * rows * depth * cols
+               for (rows, depth, cols, _, _), count in products.items())
+    assert 2 * macs == workloads.flops_per_epoch(workload)
+    steps = workload.steps_per_epoch
+    layers = len(workload.layer_dims) - 1
+    assert sum(products.values()) == steps * (3 * layers - 1)
+    if spec.startswith("7-5-3-2"):
+        # 50 = 3 x 16 + 2: the last minibatch's forward product of the first layer
+        assert products[(5, 7, 2, False, False)] == 1
+        assert products[(5, 7, 16, False, False)] == 3

@@ -130,6 +130,34 @@ def flops_per_epoch(workload):
     return 6 * workload.m * weights - 2 * workload.m * dims[1] * dims[0]
 
 
+def epoch_products(workload):
+    """The matrix products of one epoch of plain SGD, counted by shape.
+
+    Per minibatch and layer l: ``Z = W · A_prev`` (n_l x n_{l-1} times n_{l-1} x b),
+    ``dW = dZ · A_prev^T`` (opB transposed) and, above the first layer, ``dA_prev = W^T · dZ``
+    (opA transposed); a last, smaller minibatch takes its own shapes. Twice their multiply-adds
+    are :func:`flops_per_epoch`.
+
+    Returns
+    -------
+    dict
+        ``(rows, depth, cols, a_transposed, b_transposed)`` -> products of that shape per epoch.
+    """
+    dims, m = workload.layer_dims, workload.m
+    batch = m if workload.full_batch else workload.batch_size
+    sizes = [batch] * (m // batch) + ([m % batch] if m % batch else [])
+    products = {}
+    for b in sizes:
+        for l in range(1, len(dims)):
+            n, n_prev = dims[l], dims[l - 1]
+            shapes = [(n, n_prev, b, False, False), (n, b, n_prev, False, True)]
+            if l > 1:
+                shapes.append((n_prev, n, b, True, False))
+            for shape in shapes:
+                products[shape] = products.get(shape, 0) + 1
+    return products
+
+
 def make_data(workload, dtype=None, seed=0):
     """Training data of a workload.
 
