@@ -2,7 +2,7 @@
 """How fast an epoch's matrix products alone can run here, beside the budget a target leaves.
 
 For each workload this lists the products of one epoch of plain SGD (per minibatch and layer:
-``Z = W · A_prev``, ``dW = dZ · A_prevᵀ``, and below the output layer ``dA_prev = Wᵀ · dZ``) and
+``Z = W · A_prev``, ``dW = dZ · A_prevᵀ``, and above the first layer ``dA_prev = Wᵀ · dZ``) and
 times each shape with NumPy's OpenBLAS and with ``torch.mm`` (when torch imports), each library and
 thread count (1 and 2) in a fresh process of its own, operands preallocated, outputs written in
 place, best of ``--repeat`` timings of a calibrated loop. The **products floor** is the sum over
@@ -31,11 +31,11 @@ import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
+from compare import TARGET_PEERS, TARGETS  # noqa: E402
 from fastbp.bench.workloads import WORKLOADS, epoch_products  # noqa: E402
 
-#: issue 12's targets: best peer / fastbp
-TARGETS = {"tiny": 20.0, "course": 2.0, "digits": 4.0, "mnist": 1.25}
 LIBRARIES = ("numpy", "torch")
 
 
@@ -98,11 +98,11 @@ def run_worker(library, threads, dtype, shapes, repeat):
 
 
 def best_peer(compare, name):
-    """(label, seconds) of the fastest of lean, reference and torch in a compare.py JSON."""
+    """(label, seconds) of the fastest of compare.py's target peers in its JSON."""
     for entry in compare["workloads"]:
         if entry["workload"]["name"] == name:
-            peers = [r for r in entry["results"] if r["implementation"] in
-                     ("lean", "reference", "torch") and r.get("median")]
+            peers = [r for r in entry["results"] if r["implementation"] in TARGET_PEERS
+                     and r.get("median")]
             if peers:
                 best = min(peers, key=lambda r: r["median"])
                 return f"{best['implementation']} ({best['threads']} thr)", best["median"]
