@@ -8,8 +8,9 @@ thread count (1 and 2) in a fresh process of its own, operands preallocated, out
 place, best of ``--repeat`` timings of a calibrated loop. The **products floor** is the sum over
 the epoch of the fastest of those four for each shape: an epoch of that math cannot be faster than
 its products are computed by the best libraries on this machine, whatever else it does. The
-**FLOP floor** is the epoch's multiply-adds at the 2-thread OpenBLAS peak on a 2048² product
-(``compare.py``'s peak): the bound of any implementation that runs at that peak on every shape.
+epoch's FLOPs at the OpenBLAS peak on a 2048² product (``compare.py``'s, the faster of its
+start and end, at 2 threads and at 1) bound any implementation that runs at most at that peak on
+every shape: the 1-thread one is the bound for a network too small for the second core to pay.
 
 With ``--compare-json`` (``scripts/compare.py --json``, run just before on the same machine) each
 workload also gets its **budget**: the best peer's epoch divided by issue 12's target, the time a
@@ -109,6 +110,19 @@ def best_peer(compare, name):
     return None, None
 
 
+def peak_seconds(compare, dtype, threads, flops):
+    """Seconds of ``flops`` at the faster of the compare run's two 2048² peaks (at its start and
+    end) for ``dtype`` and ``threads``, or None without them."""
+    peaks = [compare["peaks"][when].get(f"{dtype}/{threads}", {}).get("best")
+             for when in ("start", "end") if compare and when in compare["peaks"]]
+    peaks = [peak for peak in peaks if peak]
+    return flops / (max(peaks) * 1e9) if peaks else None
+
+
+def _ms(seconds):
+    return "-" if seconds is None else f"{seconds * 1e3:.3g} ms"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", nargs="+", default=["course", "mnist"],
@@ -124,9 +138,9 @@ def main(argv=None):
                                 task["repeat"])))
         return 0
     compare = json.load(open(options.compare_json)) if options.compare_json else None
-    print("| workload | products floor | FLOP floor | best peer | budget (peer / target) "
-          "| products floor / budget |")
-    print("|---|---|---|---|---|---|")
+    print("| workload | products floor | FLOPs at the 2-thread peak | at the 1-thread peak "
+          "| best peer | budget (peer / target) | products floor / budget |")
+    print("|---|---|---|---|---|---|---|")
     for name in options.workloads:
         workload = WORKLOADS[name]
         products = epoch_products(workload)
@@ -136,20 +150,15 @@ def main(argv=None):
         timings = [t for t in timings if t is not None]
         floor = sum(products[shape] * min(t[i] for t in timings)
                     for i, shape in enumerate(shapes))
-        macs = sum(count * rows * depth * cols
-                   for (rows, depth, cols, _, _), count in products.items())
-        flop_floor = "-"
-        if compare:
-            peak = compare["peaks"]["start"].get(f"{workload.dtype}/2", {}).get("best")
-            if peak:
-                flop_floor = f"{2 * macs / (peak * 1e9) * 1e3:.3f} ms"
+        flops = 2 * sum(count * rows * depth * cols
+                        for (rows, depth, cols, _, _), count in products.items())
+        at_peak = [peak_seconds(compare, workload.dtype, threads, flops) for threads in (2, 1)]
         label, peer = best_peer(compare, name) if compare else (None, None)
-        if peer:
-            budget = peer / TARGETS[name]
-            print(f"| {name} | {floor * 1e3:.3f} ms | {flop_floor} | {label} {peer * 1e3:.3f} ms "
-                  f"| {budget * 1e3:.3f} ms | {floor / budget:.2f} |")
-        else:
-            print(f"| {name} | {floor * 1e3:.3f} ms | {flop_floor} | - | - | - |")
+        budget = peer / TARGETS[name] if peer else None
+        cells = [name, _ms(floor), *(_ms(seconds) for seconds in at_peak),
+                 f"{label} {_ms(peer)}" if peer else "-", _ms(budget),
+                 f"{floor / budget:.2f}" if budget else "-"]
+        print("| " + " | ".join(cells) + " |")
     return 0
 
 
