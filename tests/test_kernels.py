@@ -489,8 +489,8 @@ def test_vsum_float64_widens_each_lane_then_adds_the_halves_first(dtype):
 
 
 @numba.njit
-def _plain_loop_block(A, B, C, r_start, r_stop, scratch):
-    gemm.direct_product(A, False, B, False, C, False, r_start, r_stop, 0, C.shape[1], scratch)
+def _plain_loop_block(A, a_trans, B, C, r_start, r_stop, scratch):
+    gemm.direct_product(A, a_trans, B, False, C, False, r_start, r_stop, 0, C.shape[1], scratch)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -504,10 +504,28 @@ def test_plain_loops_write_exactly_their_rows_in_groups_of_four_two_and_one(dtyp
     A = _random(rng, (rows + 2, 9), dtype)
     B = _random(rng, (9, cols), dtype)
     C = np.full((rows + 2, cols), np.nan, dtype)
-    _plain_loop_block(A, B, C, 1, rows + 1, np.zeros(64, dtype))
+    _plain_loop_block(A, False, B, C, 1, rows + 1, np.zeros(64, dtype))
     want = A[1:rows + 1].astype(np.float64) @ B.astype(np.float64)
     assert_close(C[1:rows + 1], want, dtype, what=f"{rows} rows", scale=np.abs(want).max())
     assert np.isnan(C[0]).all() and np.isnan(C[rows + 1]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("a_trans", [False, True], ids=["A", "A transposed"])
+@pytest.mark.parametrize("vectors, extra", [(1, 2), (2, 0), (3, -1), (4, 0), (6, 1)])
+def test_plain_loops_take_two_three_or_four_vectors_of_columns(dtype, a_trans, vectors, extra):
+    # the k loop is compiled for 2, 3 and 4 vectors of columns (gemm._sweep): column counts
+    # whose last four vectors hold 2, 3 or 4 (whole or partial), with opA in either layout
+    rng = np.random.default_rng(vectors)
+    lanes = simd.lanes(np.dtype(dtype))
+    cols = vectors * lanes + extra
+    rows, depth = 7, 5
+    A = _random(rng, (depth, rows) if a_trans else (rows, depth), dtype)
+    B = _random(rng, (depth, cols), dtype)
+    C = np.full((rows, cols), np.nan, dtype)
+    _plain_loop_block(A, a_trans, B, C, 0, rows, np.zeros(64, dtype))
+    want = (A.T if a_trans else A).astype(np.float64) @ B.astype(np.float64)
+    assert_close(C, want, dtype, what=f"{cols} columns", scale=np.abs(want).max())
 
 
 @numba.njit
