@@ -247,6 +247,14 @@ TARGETS = {"tiny": 20.0, "course": 2.0, "digits": 4.0, "mnist": 1.25}
 TARGET_PEERS = ("lean", "reference", "torch")
 
 
+def best_peer(entry):
+    """The row of the fastest target peer (:data:`TARGET_PEERS`, finite cost) in one
+    workload's entry of the report, or None."""
+    peers = [row for row in entry["results"] if "median" in row and row["finite"]
+             and row["implementation"] in TARGET_PEERS]
+    return min(peers, key=lambda row: row["median"]) if peers else None
+
+
 def print_summary(report):
     """One row per workload: the best peer against fastbp at its default thread settings.
 
@@ -261,11 +269,10 @@ def print_summary(report):
     for entry in report["workloads"]:
         rows = [row for row in entry["results"] if "median" in row and row["finite"]]
         ours = {row["threads"]: row for row in rows if row["implementation"] == "fastbp"}
-        peers = [row for row in rows if row["implementation"] in TARGET_PEERS]
+        peer = best_peer(entry)
         default = ours.get(BASELINE.threads)
-        if not (peers and default):
+        if not (peer and default):
             continue
-        peer = min(peers, key=lambda row: row["median"])
         target = TARGETS.get(entry["workload"]["name"])
         target_text = "–" if target is None else f"≥ {target:g}x"
         cells = [f"{_ms(ours[n]['median'] * 1e3)} ms ({peer['median'] / ours[n]['median']:.2f}x)"

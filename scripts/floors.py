@@ -34,7 +34,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from compare import TARGET_PEERS, TARGETS  # noqa: E402
+from compare import TARGETS, best_peer  # noqa: E402
 from fastbp.bench.workloads import WORKLOADS, epoch_products  # noqa: E402
 
 LIBRARIES = ("numpy", "torch")
@@ -98,15 +98,14 @@ def run_worker(library, threads, dtype, shapes, repeat):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def best_peer(compare, name):
-    """(label, seconds) of the fastest of compare.py's target peers in its JSON."""
-    for entry in compare["workloads"]:
+def peer_of(compare, name):
+    """(label, seconds) of workload ``name``'s best peer in a compare.py JSON (compare's
+    :func:`best_peer`), or (None, None)."""
+    for entry in compare["workloads"] if compare else []:
         if entry["workload"]["name"] == name:
-            peers = [r for r in entry["results"] if r["implementation"] in TARGET_PEERS
-                     and r.get("median")]
-            if peers:
-                best = min(peers, key=lambda r: r["median"])
-                return f"{best['implementation']} ({best['threads']} thr)", best["median"]
+            row = best_peer(entry)
+            if row:
+                return f"{row['implementation']} ({row['threads']} thr)", row["median"]
     return None, None
 
 
@@ -153,7 +152,7 @@ def main(argv=None):
         flops = 2 * sum(count * rows * depth * cols
                         for (rows, depth, cols, _, _), count in products.items())
         at_peak = [peak_seconds(compare, workload.dtype, threads, flops) for threads in (2, 1)]
-        label, peer = best_peer(compare, name) if compare else (None, None)
+        label, peer = peer_of(compare, name)
         budget = peer / TARGETS[name] if peer else None
         cells = [name, _ms(floor), *(_ms(seconds) for seconds in at_peak),
                  f"{label} {_ms(peer)}" if peer else "-", _ms(budget),

@@ -1,11 +1,12 @@
 #!/usr/bin/env python
-"""A small network's hyperparameter search with ``n_jobs=1`` and ``n_jobs=2``, each in a fresh process.
+"""A small network's hyperparameter search at ``n_jobs=1`` and ``n_jobs=2``, in fresh processes.
 
 A network whose products are all below ``PARALLEL_MIN_FLOPS`` (the digits estimators) trains on
 one core; a search over several fits can use the others by running fits side by side. This times
-scikit-learn's ``GridSearchCV`` over fastbp's ``MLPClassifier`` on digits (hidden (64, 32), 60
-epochs, 4 candidates x 4 folds) at each ``--jobs`` value, alternating, ``--runs`` fresh processes
-each, after a warm-up search in the same process (kernels loaded, workers started).
+scikit-learn's ``GridSearchCV`` over fastbp's ``MLPClassifier`` on digits (the ``digits-adam``
+case of ``fastbp.bench.estimator_cases``: hidden (64, 32), 60 epochs; 4 candidates x 4 folds)
+at each ``--jobs`` value, alternating, ``--runs`` fresh processes each, after a warm-up search in
+the same process (kernels loaded, workers started).
 
     python scripts/parallel_search.py --runs 2
 """
@@ -24,18 +25,16 @@ GRID = {"alpha": [1e-4, 1e-3], "learning_rate_init": [1e-3, 3e-3]}
 def search_seconds(jobs):
     """Seconds of one search at ``n_jobs=jobs``, and its best parameters and score."""
     sys.path.insert(0, str(ROOT))
-    from sklearn.datasets import load_digits
     from sklearn.model_selection import GridSearchCV
 
-    import fastbp
+    from fastbp.bench.estimator_cases import load_data, make_estimator
 
     warnings.simplefilter("ignore")      # ConvergenceWarning: every fit runs its 60 epochs
-    X, y = load_digits(return_X_y=True)
-    estimator = fastbp.MLPClassifier(hidden_layer_sizes=(64, 32), max_iter=60, tol=0,
-                                     n_iter_no_change=10**6, random_state=0)
-    GridSearchCV(estimator, {"alpha": [1e-4]}, cv=2, n_jobs=jobs).fit(X / 16, y)   # warm-up
+    X, y = load_data("digits-adam")
+    estimator = make_estimator("fastbp", "digits-adam", epochs=60)
+    GridSearchCV(estimator, {"alpha": [1e-4]}, cv=2, n_jobs=jobs).fit(X, y)   # warm-up
     started = time.perf_counter()
-    search = GridSearchCV(estimator, GRID, cv=4, n_jobs=jobs).fit(X / 16, y)
+    search = GridSearchCV(estimator, GRID, cv=4, n_jobs=jobs).fit(X, y)
     return {"seconds": time.perf_counter() - started, "best": search.best_params_,
             "score": search.best_score_}
 
